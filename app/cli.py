@@ -1,0 +1,151 @@
+"""The `touchpoint` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from app.auth.keys import IssuedKey, count_keys, create_key
+from app.auth.scopes import Scope, parse_scopes
+from app.core.db import create_database
+from app.core.migrate import upgrade
+from app.core.settings import Settings, get_settings
+
+cli = typer.Typer(help="Touchpoint retention engine.", no_args_is_help=True)
+keys_cli = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+cli.add_typer(keys_cli, name="keys")
+err = Console(stderr=True)
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+async def _issue_key(
+    settings: Settings, name: str, scopes: list[Scope], only_if_none: bool
+) -> IssuedKey | None:
+    db = create_database(settings)
+    try:
+        async with db.sessionmaker() as session, session.begin():
+            if only_if_none and await count_keys(session) > 0:
+                return None
+            return await create_key(session, name, scopes)
+    finally:
+        await db.dispose()
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every pending database migration."""
+    settings = get_settings()
+    upgrade(settings.database_url)
+    err.print("[green]database is up to date[/green]")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
+) -> None:
+    """Migrate, then serve the API (with the background worker unless --no-worker)."""
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = get_settings()
+    _setup_logging(settings)
+    upgrade(settings.database_url)
+    issued = asyncio.run(_issue_key(settings, "admin (first start)", [Scope.ADMIN], True))
+    if issued is not None:
+        err.print(
+            "[bold yellow]First start: an admin API key was created. It is shown only once;"
+            " keep it safe:[/bold yellow]"
+        )
+        print(issued.key, flush=True)
+    uvicorn.run(
+        create_app(settings, run_worker=not no_worker),
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=30,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Run the background worker only (several may run against one PostgreSQL)."""
+    from app.wiring import install_hooks
+    from app.worker.runner import Worker
+
+    settings = get_settings()
+    _setup_logging(settings)
+    install_hooks()
+
+    async def _run() -> None:
+        db = create_database(settings)
+        w = Worker(db, settings)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, w.stop)
+        try:
+            await w.run()
+        finally:
+            await db.dispose()
+
+    asyncio.run(_run())
+
+
+@keys_cli.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option("--name", help="Who the key is for.")],
+    scopes: Annotated[str, typer.Option("--scopes", help="Comma-separated scopes.")],
+) -> None:
+    """Create an API key; the key itself is printed alone on the last line."""
+    try:
+        parsed = parse_scopes(scopes)
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    if not name.strip() or len(name) > 200:
+        err.print("[red]--name must be 1 to 200 characters[/red]")
+        raise typer.Exit(2)
+    settings = get_settings()
+    upgrade(settings.database_url)
+    issued = asyncio.run(_issue_key(settings, name, parsed, False))
+    assert issued is not None
+    print(f"created key {issued.id} '{issued.name}' with scopes {','.join(issued.scopes)}")
+    print(issued.key)
+
+
+@cli.command()
+def openapi(
+    check: Annotated[bool, typer.Option("--check", help="Fail if the file is stale.")] = False,
+) -> None:
+    """Write openapi/openapi.json from the code (or check that it matches)."""
+    from app.core.openapi import OPENAPI_PATH, render
+    from app.main import create_app
+
+    text = render(create_app(Settings(env="test")))
+    if check:
+        if not OPENAPI_PATH.exists() or OPENAPI_PATH.read_text() != text:
+            err.print("[red]openapi/openapi.json is stale: run `touchpoint openapi`[/red]")
+            raise typer.Exit(1)
+        return
+    OPENAPI_PATH.parent.mkdir(parents=True, exist_ok=True)
+    OPENAPI_PATH.write_text(text)
+    err.print(f"wrote {OPENAPI_PATH}")
+
+
+def main() -> None:
+    cli()

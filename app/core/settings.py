@@ -1,0 +1,58 @@
+"""The one settings class. Every value comes from a `TOUCHPOINT_`-prefixed environment variable."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
+DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TOUCHPOINT_", env_file=None, extra="ignore")
+
+    env: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    # Pool sizing matters only for PostgreSQL; SQLite uses one writer anyway.
+    db_pool_size: int = Field(default=10, ge=1, le=200)
+    db_max_overflow: int = Field(default=10, ge=0, le=200)
+    db_echo: bool = False
+
+    currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    # Events whose occurred_at lies further in the future than this are refused (clock skew).
+    max_future_skew_seconds: int = Field(default=300, ge=0)
+    max_batch_events: int = Field(default=1000, ge=1, le=10_000)
+
+    # Signs customer-scoped tokens for mobile apps; must be set in production.
+    token_secret: str = DEV_TOKEN_SECRET
+    customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
+
+    webhook_allow_private: bool = False
+    worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Settings:
+        if self.env == "production":
+            if self.token_secret == DEV_TOKEN_SECRET or len(self.token_secret) < 32:
+                raise ValueError(
+                    "TOUCHPOINT_TOKEN_SECRET must be set to a random string of at least "
+                    "32 characters in production"
+                )
+            if self.webhook_allow_private:
+                raise ValueError("TOUCHPOINT_WEBHOOK_ALLOW_PRIVATE must be false in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

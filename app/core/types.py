@@ -1,0 +1,29 @@
+"""Small shared field types for request and response schemas."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import StringConstraints
+
+# Identifiers from the sender's systems: printable, no control characters.
+ExternalId = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+]
+ShortText = Annotated[
+    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
+]
+LongText = Annotated[
+    str, StringConstraints(min_length=1, max_length=4000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
+]
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    CALL = "call"
+    SMS = "sms"
+    MESSENGER = "messenger"
+    PUSH = "push"
+    PAPER_MAIL = "paper_mail"
+    VISIT = "visit"

@@ -1,0 +1,1 @@
+"""Customers: profiles and the per-customer aggregates every other answer reads."""

@@ -1,0 +1,134 @@
+"""All SQL of event ingestion."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import insert_ignoring_conflicts, utcnow
+from app.customers.models import Customer, Order
+from app.events.models import Event
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    event_id: str
+    body_hash: str
+    type: str
+    customer_id: str
+    received_at: datetime
+
+
+async def lock_customers(
+    session: AsyncSession, external_ids: Collection[str]
+) -> dict[str, Customer]:
+    """Create missing customers, then load and lock every one of them for this transaction.
+
+    Locking in id order serialises concurrent writers of one customer without deadlocks;
+    aggregates are then recomputed from data no other transaction is changing.
+    """
+    if not external_ids:
+        return {}
+    now = utcnow()
+    ids = sorted(external_ids)
+    stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
+    await session.execute(
+        stmt,
+        [
+            {
+                "external_id": e,
+                "created_at": now,
+                "updated_at": now,
+                "profile_versions": {},
+                "contact_count": 0,
+                "review_count": 0,
+                "purchase_count": 0,
+                "purchase_days": 0,
+                "gross_revenue_minor": 0,
+                "refunded_minor": 0,
+                "net_revenue_minor": 0,
+                "avg_check_minor": 0,
+                "interval_count": 0,
+            }
+            for e in ids
+        ],
+    )
+    rows = await session.scalars(
+        select(Customer)
+        .where(Customer.external_id.in_(ids))
+        .order_by(Customer.id)
+        .with_for_update()
+    )
+    return {c.external_id: c for c in rows}
+
+
+async def stored_events(
+    session: AsyncSession, event_ids: Collection[str]
+) -> dict[str, StoredEvent]:
+    if not event_ids:
+        return {}
+    rows = await session.execute(
+        select(Event.event_id, Event.body_hash, Event.type, Customer.external_id, Event.received_at)
+        .join(Customer, Customer.id == Event.customer_id)
+        .where(Event.event_id.in_(list(event_ids)))
+    )
+    return {r[0]: StoredEvent(*r) for r in rows}
+
+
+@dataclass
+class OrderRow:
+    id: int
+    order_id: str
+    customer_id: int
+    occurred_at: datetime
+    amount_minor: int
+    refunded_minor: int
+    category: str | None
+
+
+_ORDER_COLUMNS = (
+    Order.id,
+    Order.order_id,
+    Order.customer_id,
+    Order.occurred_at,
+    Order.amount_minor,
+    Order.refunded_minor,
+    Order.category,
+)
+
+
+async def orders_by_id(session: AsyncSession, order_ids: Collection[str]) -> dict[str, OrderRow]:
+    if not order_ids:
+        return {}
+    rows = await session.execute(select(*_ORDER_COLUMNS).where(Order.order_id.in_(list(order_ids))))
+    return {r.order_id: OrderRow(*r) for r in rows}
+
+
+async def orders_of(session: AsyncSession, customer_pks: Collection[int]) -> list[OrderRow]:
+    if not customer_pks:
+        return []
+    rows = await session.execute(
+        select(*_ORDER_COLUMNS).where(Order.customer_id.in_(list(customer_pks)))
+    )
+    return [OrderRow(*r) for r in rows]
+
+
+async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Event), rows)
+
+
+async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        await session.execute(insert(Order), rows)
+
+
+async def add_refunds(session: AsyncSession, refunded: Iterable[tuple[int, int]]) -> None:
+    """Set each order's refunded total (order pk, new refunded_minor)."""
+    for pk, total in refunded:
+        await session.execute(update(Order).where(Order.id == pk).values(refunded_minor=total))

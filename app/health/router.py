@@ -1,0 +1,47 @@
+"""HTTP only: liveness and readiness probes (no auth)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import text
+
+from app import __version__
+from app.core.db import Database
+from app.core.errors import problem
+
+router = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+
+
+@router.get("/healthz", response_model=Health)
+async def healthz() -> Health:
+    """The process is up. Does not touch the database."""
+    return Health(status="ok", version=__version__)
+
+
+@router.get(
+    "/readyz",
+    response_model=Health,
+    responses={503: {"description": "The database does not answer (problem+json)."}},
+)
+async def readyz(request: Request) -> Health | JSONResponse:
+    """Ready to serve: the database answers a query."""
+    db: Database = request.app.state.db
+    try:
+        async with db.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any driver error means "not ready"
+        return problem(
+            503,
+            "not-ready",
+            "Not ready",
+            f"Database check failed: {type(exc).__name__}",
+            headers={"Retry-After": "1"},
+        )
+    return Health(status="ready", version=__version__)

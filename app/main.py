@@ -1,0 +1,58 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.core.db import create_database
+from app.core.errors import install_error_handlers
+from app.core.openapi import install_openapi
+from app.core.settings import Settings, get_settings
+from app.wiring import install_hooks, install_routes
+from app.worker.runner import Worker
+
+log = logging.getLogger("touchpoint")
+
+DESCRIPTION = """
+Touchpoint is a retention engine: e-commerce backends post purchases and contacts; it answers
+where each customer stands on the loyalty ladder, what they are worth, who stopped buying and
+whom to contact next. Authenticate with `Authorization: Bearer <key>`. Errors are
+`application/problem+json` (RFC 9457). Money is a decimal string; times are RFC 3339 UTC.
+"""
+
+
+def create_app(settings: Settings | None = None, run_worker: bool = False) -> FastAPI:
+    settings = settings or get_settings()
+    db = create_database(settings)
+    install_hooks()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        worker = Worker(db, settings) if run_worker else None
+        task = asyncio.create_task(worker.run()) if worker else None
+        try:
+            yield
+        finally:
+            if worker and task:
+                worker.stop()
+                await task
+            await db.dispose()
+
+    app = FastAPI(
+        title="Touchpoint",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = db
+    install_error_handlers(app)
+    install_routes(app)
+    install_openapi(app)
+    return app

@@ -1,0 +1,9 @@
+"""Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
+
+from app.auth.models import ApiKey
+from app.core.db import Base
+from app.core.outbox import OutboxMessage
+from app.customers.models import Customer, Order
+from app.events.models import Event
+
+__all__ = ["ApiKey", "Base", "Customer", "Event", "Order", "OutboxMessage"]

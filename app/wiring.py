@@ -1,0 +1,22 @@
+"""Where the domains plug in: their routers, ingest hooks and worker jobs.
+
+Removing a domain means deleting its folder and its lines here.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from app.customers.router import router as customers_router
+from app.events.router import router as events_router
+from app.health.router import router as health_router
+
+
+def install_routes(app: FastAPI) -> None:
+    app.include_router(health_router)
+    app.include_router(events_router)
+    app.include_router(customers_router)
+
+
+def install_hooks() -> None:
+    """Ingest hooks (app.events.hooks) and worker jobs (app.worker.runner), in order."""

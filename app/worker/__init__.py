@@ -1,0 +1,1 @@
+"""Background work: whatever depends on the passing of time or leaves the service."""

@@ -1,0 +1,69 @@
+"""Event bodies as a shop's backend would send them."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+_seq = itertools.count(1)
+BASE_TIME = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def ts(days: float = 0, base: datetime = BASE_TIME) -> str:
+    return (base + timedelta(days=days)).isoformat().replace("+00:00", "Z")
+
+
+def _common(kind: str, customer: str, days: float, event_id: str | None) -> dict[str, Any]:
+    return {
+        "event_id": event_id or f"ev-{kind}-{next(_seq)}",
+        "type": kind,
+        "customer_id": customer,
+        "occurred_at": ts(days),
+    }
+
+
+def purchase(
+    customer: str,
+    days: float = 0,
+    amount: str = "1500.00",
+    order_id: str | None = None,
+    category: str | None = None,
+    event_id: str | None = None,
+) -> dict[str, Any]:
+    body = _common("purchase", customer, days, event_id)
+    body |= {"order_id": order_id or f"o-{next(_seq)}", "amount": amount, "currency": "RUB"}
+    if category:
+        body["category"] = category
+    return body
+
+
+def refund(
+    customer: str, order_id: str, amount: str, days: float = 1, event_id: str | None = None
+) -> dict[str, Any]:
+    return _common("refund", customer, days, event_id) | {"order_id": order_id, "amount": amount}
+
+
+def contact(
+    customer: str, days: float = 0, channel: str = "call", event_id: str | None = None, **extra: Any
+) -> dict[str, Any]:
+    body = _common("contact", customer, days, event_id)
+    return body | {"channel": channel, "direction": "outbound"} | extra
+
+
+def lead(customer: str, level: str = "interest", days: float = 0) -> dict[str, Any]:
+    return _common("lead", customer, days, None) | {"level": level}
+
+
+def referral(customer: str, referrer: str, days: float = 0) -> dict[str, Any]:
+    return _common("referral", customer, days, None) | {"referrer_id": referrer}
+
+
+def review(customer: str, rating: int = 5, public: bool = True, days: float = 0) -> dict[str, Any]:
+    return _common("review", customer, days, None) | {"rating": rating, "public": public}
+
+
+def profile(
+    customer: str, days: float = 0, event_id: str | None = None, **fields: Any
+) -> dict[str, Any]:
+    return _common("profile", customer, days, event_id) | fields
