@@ -11,6 +11,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
 
+DEFAULT_CATEGORY_RHYTHM_DAYS: dict[str, float] = {
+    "coffee": 2.0,
+    "groceries": 7.0,
+    "pet_food": 30.0,
+    "cosmetics": 45.0,
+    "books": 60.0,
+    "clothing": 90.0,
+    "electronics": 365.0,
+    "furniture": 540.0,
+}
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TOUCHPOINT_", env_file=None, extra="ignore")
@@ -36,6 +47,14 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
 
+    # Usual days between purchases per product category, used while a customer's own history
+    # is too short to tell their rhythm (coffee and furniture differ by two orders of magnitude).
+    # Override with JSON: TOUCHPOINT_CATEGORY_RHYTHM_DAYS='{"coffee": 2, "furniture": 540}'.
+    category_rhythm_days: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_CATEGORY_RHYTHM_DAYS)
+    )
+    default_rhythm_days: float = Field(default=30.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":
@@ -47,6 +66,12 @@ class Settings(BaseSettings):
             if self.webhook_allow_private:
                 raise ValueError("TOUCHPOINT_WEBHOOK_ALLOW_PRIVATE must be false in production")
         return self
+
+    def rhythm_days(self, category: str | None) -> float:
+        """The usual days between purchases for a category (the default for unknown ones)."""
+        if category is None:
+            return self.default_rhythm_days
+        return self.category_rhythm_days.get(category, self.default_rhythm_days)
 
     @property
     def is_sqlite(self) -> bool:

@@ -43,6 +43,13 @@ class Customer(Base):
     review_count: Mapped[int] = mapped_column(Integer, default=0)
     best_public_rating: Mapped[int | None] = mapped_column(Integer, default=None)
 
+    # Place on the loyalty ladder (prospect … advocate) and activity (active … lost); the rules
+    # that set them live in their own domains, which keep these columns current on ingest.
+    stage: Mapped[str] = mapped_column(String(16), default="prospect", index=True)
+    stage_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    status: Mapped[str] = mapped_column(String(16), default="active", index=True)
+    status_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
     # Purchase aggregates, recomputed from the customer's orders in the ingest transaction.
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
     purchase_days: Mapped[int] = mapped_column(Integer, default=0)

@@ -54,6 +54,8 @@ async def lock_customers(
                 "net_revenue_minor": 0,
                 "avg_check_minor": 0,
                 "interval_count": 0,
+                "stage": "prospect",
+                "status": "active",
             }
             for e in ids
         ],
