@@ -149,3 +149,7 @@ def openapi(
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import insert_ignoring_conflicts, utcnow
@@ -128,6 +128,39 @@ async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> No
 async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await session.execute(insert(Order), rows)
+
+
+_FIXED_COLUMNS = {"id", "external_id", "created_at"}
+_MUTABLE_COLUMNS = [c.key for c in Customer.__table__.columns if c.key not in _FIXED_COLUMNS]
+_customers = Customer.__table__
+# Core executemany (not the ORM's bulk path): one prepared statement for every row.
+_UPDATE_CUSTOMER = (
+    update(_customers)
+    .where(_customers.c.id == bindparam("_pk"))
+    .values({key: bindparam(key) for key in _MUTABLE_COLUMNS})
+)
+
+
+async def save_customers(session: AsyncSession, customers: Iterable[Customer]) -> None:
+    """Write back every touched customer in one executemany, then detach the objects.
+
+    The unit of work would emit one UPDATE per customer (each changes a different set of
+    columns); writing the full row for all of them lets the driver pipeline one statement.
+    """
+    touched = [c for c in customers if session.is_modified(c)]
+    if not touched:
+        return
+    now = utcnow()
+    rows = []
+    for c in touched:
+        state = c.__dict__
+        row = {key: state.get(key) for key in _MUTABLE_COLUMNS}
+        row["_pk"] = c.id
+        row["updated_at"] = now
+        rows.append(row)
+    for c in touched:
+        session.expunge(c)
+    await session.execute(_UPDATE_CUSTOMER, rows)
 
 
 async def add_refunds(session: AsyncSession, refunded: Iterable[tuple[int, int]]) -> None:

@@ -207,6 +207,7 @@ async def ingest(
     await _refresh_purchase_aggregates(ctx)
     for _name, hook in hooks.registered():
         await hook(ctx)
+    await repository.save_customers(session, customers.values())
     await session.flush()
 
     # 6. Repeats inside the batch mirror their first occurrence.

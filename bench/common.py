@@ -1,0 +1,105 @@
+"""Helpers shared by the benchmarks: throwaway PostgreSQL databases and a server subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get(
+    "TOUCHPOINT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str = "tp_bench") -> Iterator[tuple[str, str]]:
+    """A new, migrated PostgreSQL database: yields (asyncpg dsn, SQLAlchemy url); dropped after."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    url = dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    try:
+        subprocess.run(
+            [sys.executable, "-m", "app.cli", "migrate"],
+            check=True,
+            cwd=ROOT,
+            env={**os.environ, "TOUCHPOINT_DATABASE_URL": url},
+            capture_output=True,
+        )
+        yield dsn, url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def create_key(url: str, scopes: str = "admin") -> str:
+    out = subprocess.run(
+        [sys.executable, "-m", "app.cli", "keys", "create", "--name", "bench", "--scopes", scopes],
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "TOUCHPOINT_DATABASE_URL": url},
+        capture_output=True,
+        text=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@contextlib.contextmanager
+def server(url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """`touchpoint serve --no-worker` on a free loopback port; yields its base URL."""
+    port = free_port()
+    env = {**os.environ, "TOUCHPOINT_DATABASE_URL": url, "TOUCHPOINT_LOG_LEVEL": "WARNING"}
+    env.update(extra_env or {})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(
+                    f"server exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
+            try:
+                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("server did not become ready in 60 s")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
