@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import insert_ignoring_conflicts, utcnow
@@ -133,6 +133,7 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> No
 _FIXED_COLUMNS = {"id", "external_id", "created_at"}
 _MUTABLE_COLUMNS = [c.key for c in Customer.__table__.columns if c.key not in _FIXED_COLUMNS]
 _customers = Customer.__table__
+assert isinstance(_customers, Table)
 # Core executemany (not the ORM's bulk path): one prepared statement for every row.
 _UPDATE_CUSTOMER = (
     update(_customers)
