@@ -39,6 +39,15 @@ _COMMON_ERRORS = {
 }
 
 
+# Models documented as components although no route declares them as a body parameter
+# (routes that read their body themselves for speed or per-item validation).
+_extra_schemas: dict[str, dict[str, Any]] = {}
+
+
+def document_schema(name: str, schema: dict[str, Any]) -> None:
+    _extra_schemas[name] = schema
+
+
 def _problem_response(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -58,6 +67,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas.update(_extra_schemas)
     for path, operations in schema.get("paths", {}).items():
         for op in operations.values():
             responses = op.setdefault("responses", {})

@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.auth.principal import EventsWriter
 from app.core.db import Session
 from app.core.errors import PayloadTooLarge
+from app.core.openapi import document_schema
 from app.events import service
-from app.events.schemas import BatchIn, BatchOut, BatchSummary, EventIn, EventResult, EventStatus
+from app.events.schemas import (
+    BATCH_IN_SCHEMA,
+    BatchIn,
+    BatchOut,
+    BatchSummary,
+    BatchTyped,
+    EventIn,
+    EventResult,
+    EventStatus,
+)
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
 
@@ -35,23 +49,50 @@ async def post_event(
     return result
 
 
+document_schema("BatchIn", BATCH_IN_SCHEMA)
+_typed_batch: TypeAdapter[BatchTyped] = TypeAdapter(BatchTyped)
+_loose_batch: TypeAdapter[BatchIn] = TypeAdapter(BatchIn)
+_batch_out: TypeAdapter[BatchOut] = TypeAdapter(BatchOut)
+
+
+def _parse_batch(body: bytes) -> list[Any]:
+    """Parse in one pass when every event is valid; else item by item, so that each bad event
+    is reported on its own and the good ones still go in."""
+    try:
+        return list(_typed_batch.validate_json(body).events)
+    except ValidationError:
+        pass
+    try:
+        return _loose_batch.validate_json(body).events
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from exc
+
+
 @router.post(
     "/batch",
     response_model=BatchOut,
     responses={413: {"description": "More events than the batch limit."}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BatchIn"}}},
+        }
+    },
 )
-async def post_batch(
-    batch: BatchIn, request: Request, session: Session, _: EventsWriter
-) -> BatchOut:
+async def post_batch(request: Request, session: Session, _: EventsWriter) -> Response:
     """Ingest up to 1,000 events; each one gets its own result (accepted, duplicate, rejected).
 
     A rejected event changes nothing; the others are applied."""
-    limit = request.app.state.settings.max_batch_events
-    if len(batch.events) > limit:
-        raise PayloadTooLarge(f"A batch holds at most {limit} events.", max_events=limit)
-    results = await service.ingest(session, request.app.state.settings, batch.events)
+    settings = request.app.state.settings
+    events = _parse_batch(await request.body())
+    if len(events) > settings.max_batch_events:
+        raise PayloadTooLarge(
+            f"A batch holds at most {settings.max_batch_events} events.",
+            max_events=settings.max_batch_events,
+        )
+    results = await service.ingest(session, settings, events)
     counts = {s: sum(1 for r in results if r.status == s) for s in EventStatus}
-    return BatchOut(
+    out = BatchOut(
         summary=BatchSummary(
             accepted=counts[EventStatus.ACCEPTED],
             duplicate=counts[EventStatus.DUPLICATE],
@@ -59,3 +100,4 @@ async def post_batch(
         ),
         results=results,
     )
+    return Response(_batch_out.dump_json(out), media_type="application/json")

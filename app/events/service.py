@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -64,8 +63,9 @@ class InvalidEvent(Unprocessable):
 
 
 def body_hash(event: EventIn) -> str:
-    canonical = json.dumps(event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    # Fields serialise in declaration order and values in normal form ("100.5" → "100.50",
+    # offsets → as given but parsed), so equal bodies hash equally however they were written.
+    return hashlib.sha256(event.model_dump_json().encode()).hexdigest()
 
 
 def problem_of(exc: AppError) -> dict[str, Any]:
