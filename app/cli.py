@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
@@ -104,6 +105,37 @@ def worker() -> None:
             await db.dispose()
 
     asyncio.run(_run())
+
+
+@cli.command()
+def fit(
+    as_of: Annotated[
+        datetime | None, typer.Option("--as-of", help="Fit on events at or before (RFC 3339).")
+    ] = None,
+) -> None:
+    """Fit BG/NBD + Gamma-Gamma now and refresh every customer's prediction."""
+    from app.ltv.service import fit_models
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+
+    async def _fit() -> None:
+        db = create_database(settings)
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                row = await fit_models(session, settings, as_of)
+                params = ", ".join(f"{k}={v:.6g}" for k, v in row.params.items())
+                print(
+                    f"{row.kind}: {params} (time unit: days); customers {row.n_customers}, "
+                    f"repeat {row.n_repeat_customers}; as_of {row.as_of.isoformat()}; "
+                    f"{row.duration_ms} ms"
+                )
+        finally:
+            await db.dispose()
+
+    asyncio.run(_fit())
 
 
 @keys_cli.command("create")

@@ -55,6 +55,12 @@ class Settings(BaseSettings):
     )
     default_rhythm_days: float = Field(default=30.0, gt=0)
 
+    # LTV: predicted value is discounted at this annual rate; the worker refits the models
+    # when the current fit is older than `ltv_refit_hours`.
+    ltv_annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
+    ltv_default_horizon_days: int = Field(default=365, ge=1, le=3650)
+    ltv_refit_hours: float = Field(default=24.0, gt=0)
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":

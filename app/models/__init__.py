@@ -5,5 +5,15 @@ from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
+from app.ltv.models import CustomerPrediction, ModelFit
 
-__all__ = ["ApiKey", "Base", "Customer", "Event", "Order", "OutboxMessage"]
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Customer",
+    "CustomerPrediction",
+    "Event",
+    "ModelFit",
+    "Order",
+    "OutboxMessage",
+]

@@ -1,0 +1,137 @@
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.scopes import Scope
+from app.ltv.models import CustomerPrediction
+from tests import factories as f
+from tests.conftest import KeyMaker
+
+
+async def _headers(make_key: KeyMaker) -> dict[str, str]:
+    return {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
+
+
+async def _post(client: httpx.AsyncClient, h: dict[str, str], events: list[dict[str, Any]]) -> None:
+    for start in range(0, len(events), 1000):
+        r = await client.post(
+            "/v1/events/batch", json={"events": events[start : start + 1000]}, headers=h
+        )
+        assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
+
+
+async def test_monthly_customer_is_worth_18000_a_year(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _headers(make_key)
+    months = [f"2025-{m:02d}-05T10:00:00Z" for m in range(1, 13)] + ["2026-01-05T10:00:00Z"]
+    await _post(
+        client, h, [f.purchase("c1", amount="1500.00") | {"occurred_at": m} for m in months]
+    )
+    r = await client.get(
+        "/v1/customers/c1/ltv", params={"as_of": "2026-01-20T00:00:00Z"}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["historic"] == "19500.00"
+    simple = body["simple"]
+    assert simple["average_check"] == "1500.00"
+    # Twelve monthly intervals over 365 days: 12 purchases a year, 1,500 × 12 = 18,000.
+    assert simple["purchases_per_year"] == pytest.approx(12.0, rel=1e-3)
+    assert float(simple["value"]) == pytest.approx(18000, rel=1e-3)
+    assert body["average_days_between_orders"] == pytest.approx(365 / 12, abs=1e-4)
+    assert body["model"] == "heuristic"  # a one-customer shop cannot be fitted
+    assert 0 < body["p_alive"] <= 1
+    assert body["expected_purchases"] > 5
+    assert body["expected_next_purchase_at"] is not None
+
+
+async def test_first_purchase_already_gets_an_answer(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _headers(make_key)
+    await _post(client, h, [f.purchase("c1", days=0, amount="3000.00", category="furniture")])
+    body = (await client.get("/v1/customers/c1/ltv", headers=h)).json()
+    assert body["model"] == "heuristic"
+    assert body["simple"]["basis"].startswith("the usual rhythm of furniture")
+    assert float(body["predicted"]["value"]) > 0
+    assert body["p_alive"] == 1.0
+
+
+async def test_as_of_ignores_later_events(client: httpx.AsyncClient, make_key: KeyMaker) -> None:
+    h = await _headers(make_key)
+    await _post(
+        client,
+        h,
+        [
+            f.purchase("c1", days=0, amount="100.00", order_id="o1"),
+            f.purchase("c1", days=10, amount="200.00", order_id="o2"),
+        ],
+    )
+    before = (
+        await client.get("/v1/customers/c1/ltv", params={"as_of": f.ts(20)}, headers=h)
+    ).json()
+    await _post(
+        client,
+        h,
+        [
+            f.purchase("c1", days=30, amount="900.00", order_id="o3"),
+            f.refund("c1", "o1", "100.00", days=40),
+        ],
+    )
+    again = (await client.get("/v1/customers/c1/ltv", params={"as_of": f.ts(20)}, headers=h)).json()
+    assert again == before
+    assert before["historic"] == "300.00"
+    now = (await client.get("/v1/customers/c1/ltv", headers=h)).json()
+    assert now["historic"] == "1100.00"
+
+
+async def test_fit_with_enough_repeaters_uses_the_models(
+    client: httpx.AsyncClient, make_key: KeyMaker, app: Any
+) -> None:
+    h = await _headers(make_key)
+    rnd = random.Random(3)
+    events = []
+    for i in range(120):
+        n = rnd.choice([1, 1, 2, 3, 5])
+        day = rnd.uniform(0, 60)
+        for k in range(n):
+            events.append(
+                f.purchase(
+                    f"c{i}", days=round(day + 25 * k, 2), amount=f"{rnd.randint(500, 5000)}.00"
+                )
+            )
+    await _post(client, h, events)
+    assert (await client.get("/v1/models/current", headers=h)).json()["kind"] == "heuristic"
+    r = await client.post("/v1/models/fit", json={"as_of": f.ts(200)}, headers=h)
+    assert r.status_code == 201, r.text
+    model = r.json()
+    assert model["kind"] == "bgnbd+gg"
+    assert set(model["params"]) == {"r", "alpha", "a", "b", "p", "q", "gamma"}
+    assert model["time_unit"] == "days"
+    assert model["n_customers"] == 120 and model["n_repeat_customers"] >= 30
+    assert model["bgnbd_log_likelihood"] < 0
+    current = (await client.get("/v1/models/current", headers=h)).json()
+    assert current["id"] == model["id"]
+    body = (await client.get("/v1/customers/c0/ltv", headers=h)).json()
+    assert body["model"] == "bgnbd+gg" and body["model_fit_id"] == model["id"]
+    async with app.state.db.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(CustomerPrediction)) == 120
+    # A new purchase refreshes that customer's stored prediction in the ingest transaction.
+    async with app.state.db.sessionmaker() as s:
+        old = await s.scalar(select(func.max(CustomerPrediction.computed_at)))
+    await _post(client, h, [f.purchase("c0", days=210, amount="100.00")])
+    async with app.state.db.sessionmaker() as s:
+        newest = await s.scalar(select(func.max(CustomerPrediction.computed_at)))
+    assert newest is not None and old is not None and newest > old
+
+
+async def test_fit_needs_admin(client: httpx.AsyncClient, make_key: KeyMaker) -> None:
+    key = await make_key(Scope.CUSTOMERS_READ)
+    r = await client.post("/v1/models/fit", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 403
