@@ -135,3 +135,18 @@ async def test_fit_needs_admin(client: httpx.AsyncClient, make_key: KeyMaker) ->
     key = await make_key(Scope.CUSTOMERS_READ)
     r = await client.post("/v1/models/fit", headers={"Authorization": f"Bearer {key}"})
     assert r.status_code == 403
+
+
+async def test_worker_refits_when_the_fit_is_stale(app: Any, settings: Any) -> None:
+    from app.ltv import jobs, repository
+
+    async with app.state.db.sessionmaker() as s:
+        assert await repository.latest_fit(s) is None
+    await jobs.daily_refit(app.state.db, settings)
+    async with app.state.db.sessionmaker() as s:
+        first = await repository.latest_fit(s)
+    assert first is not None and first.kind == "heuristic"
+    await jobs.daily_refit(app.state.db, settings)  # fresh: nothing to do
+    async with app.state.db.sessionmaker() as s:
+        again = await repository.latest_fit(s)
+    assert again is not None and again.id == first.id
