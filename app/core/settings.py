@@ -8,6 +8,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.stages.rules import StageRules
+
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
 
@@ -54,6 +56,9 @@ class Settings(BaseSettings):
         default_factory=lambda: dict(DEFAULT_CATEGORY_RHYTHM_DAYS)
     )
     default_rhythm_days: float = Field(default=30.0, gt=0)
+
+    # Thresholds of the loyalty ladder (JSON: TOUCHPOINT_STAGES='{"regular_min_purchases": 4}').
+    stages: StageRules = Field(default_factory=StageRules)
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.

@@ -47,6 +47,11 @@ class Customer(Base):
     # that set them live in their own domains, which keep these columns current on ingest.
     stage: Mapped[str] = mapped_column(String(16), default="prospect", index=True)
     stage_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # When the stage may change by itself (a regular who stops buying); the worker looks here.
+    stage_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    # Distinct referred customers who bought; and whom this customer's purchase was credited to.
+    referrals_converted: Mapped[int] = mapped_column(Integer, default=0)
+    referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     status_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 

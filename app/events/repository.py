@@ -55,6 +55,7 @@ async def lock_customers(
                 "avg_check_minor": 0,
                 "interval_count": 0,
                 "stage": "prospect",
+                "referrals_converted": 0,
                 "status": "active",
             }
             for e in ids
@@ -168,3 +169,13 @@ async def add_refunds(session: AsyncSession, refunded: Iterable[tuple[int, int]]
     """Set each order's refunded total (order pk, new refunded_minor)."""
     for pk, total in refunded:
         await session.execute(update(Order).where(Order.id == pk).values(refunded_minor=total))
+
+
+async def events_of(session: AsyncSession, customer_pk: int, until: datetime) -> list[Event]:
+    """One customer's events at or before `until`, oldest first (uses the customer index)."""
+    rows = await session.scalars(
+        select(Event)
+        .where(Event.customer_id == customer_pk, Event.occurred_at <= until)
+        .order_by(Event.occurred_at, Event.id)
+    )
+    return list(rows)

@@ -186,7 +186,7 @@ async def ingest(
         ],
     )
     for p in applied:
-        _fold(customers[p.event.customer_id], p.event)
+        fold(customers[p.event.customer_id], p.event)
         results[p.index] = EventResult(
             event_id=p.event.event_id,
             status=EventStatus.ACCEPTED,
@@ -316,7 +316,7 @@ async def _apply_orders(
     return applied
 
 
-def _fold(c: Customer, ev: EventIn) -> None:
+def fold(c: Customer, ev: EventIn) -> None:
     """Fold one event into the customer's non-purchase facts.
 
     Every rule is a min, a max, a count or last-writer-wins by (occurred_at, event_id), so
@@ -372,3 +372,50 @@ async def _refresh_purchase_aggregates(ctx: hooks.IngestContext) -> None:
     for pk, customer in by_pk.items():
         for name, value in aggregates.compute(facts[pk]).as_columns().items():
             setattr(customer, name, value)
+
+
+async def customer_as_of(session: AsyncSession, customer: Customer, as_of: datetime) -> Customer:
+    """The customer as the events at or before `as_of` describe them (a detached copy).
+
+    Replays that customer's stored events through the same rules as ingestion, so any answer
+    derived from it can be reproduced for a past moment.
+    """
+    copy = Customer(
+        id=customer.id,
+        external_id=customer.external_id,
+        created_at=customer.created_at,
+        updated_at=customer.updated_at,
+        profile_versions={},
+        contact_count=0,
+        review_count=0,
+        referrals_converted=0,
+        stage="prospect",
+        status="active",
+    )
+    orders: dict[str, list[Any]] = {}
+    refunds: list[RefundEvent] = []
+    for row in await repository.events_of(session, customer.id, as_of):
+        event = event_adapter.validate_python(
+            {
+                **row.payload,
+                "event_id": row.event_id,
+                "type": row.type,
+                "customer_id": customer.external_id,
+                "occurred_at": row.occurred_at,
+            }
+        )
+        fold(copy, event)
+        if isinstance(event, PurchaseEvent):
+            orders[event.order_id] = [event, 0]
+        elif isinstance(event, RefundEvent):
+            refunds.append(event)
+    for r in refunds:
+        if r.order_id in orders:
+            orders[r.order_id][1] += to_minor(r.amount)
+    facts = [
+        aggregates.OrderFacts(p.order_id, p.occurred_at, to_minor(p.amount), refunded, p.category)
+        for p, refunded in orders.values()
+    ]
+    for name, value in aggregates.compute(facts).as_columns().items():
+        setattr(copy, name, value)
+    return copy

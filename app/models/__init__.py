@@ -6,6 +6,7 @@ from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.ltv.models import CustomerPrediction, ModelFit
+from app.stages.models import StageChange
 
 __all__ = [
     "ApiKey",
@@ -16,4 +17,5 @@ __all__ = [
     "ModelFit",
     "Order",
     "OutboxMessage",
+    "StageChange",
 ]

@@ -1,0 +1,1 @@
+"""The loyalty ladder: stages, their reasons, history and the retention pyramid."""

@@ -1,0 +1,185 @@
+"""Use cases of the loyalty ladder."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import utcnow
+from app.core.money import from_minor
+from app.core.outbox import emit
+from app.core.settings import Settings
+from app.customers.models import Customer
+from app.events import repository as events_repository
+from app.events.hooks import IngestContext
+from app.events.service import customer_as_of
+from app.stages import repository
+from app.stages.models import StageChange
+from app.stages.rules import RANK, STAGES, Facts, Verdict, evaluate
+from app.stages.schemas import PyramidLevel, PyramidOut, StageOut
+
+
+def facts_of(
+    c: Customer, settings: Settings, as_of: datetime, referrals: int | None = None
+) -> Facts:
+    return Facts(
+        as_of=as_of,
+        purchase_count=c.purchase_count,
+        last_purchase_at=c.last_purchase_at,
+        interval_median_days=c.interval_median_days,
+        interval_mean_days=c.interval_mean_days,
+        interval_stdev_days=c.interval_stdev_days,
+        main_category=c.main_category,
+        category_rhythm_days=(
+            settings.category_rhythm_days.get(c.main_category) if c.main_category else None
+        ),
+        lead_level=c.lead_level,
+        exclusive=c.exclusive,
+        best_public_rating=c.best_public_rating,
+        referrals_converted=c.referrals_converted if referrals is None else referrals,
+    )
+
+
+async def apply_stage(
+    session: AsyncSession, settings: Settings, c: Customer, now: datetime, changed_at: datetime
+) -> Verdict:
+    """Re-evaluate one customer; on a change, record history and the outbox message."""
+    verdict = evaluate(facts_of(c, settings, now), settings.stages)
+    c.stage_review_at = verdict.review_at
+    if verdict.stage != c.stage or c.stage_since is None:
+        previous = c.stage if c.stage_since is not None else None
+        session.add(
+            StageChange(
+                customer_id=c.id,
+                from_stage=previous,
+                to_stage=verdict.stage,
+                changed_at=changed_at,
+                recorded_at=now,
+                reasons=verdict.reasons,
+            )
+        )
+        if previous is not None:
+            await emit(
+                session,
+                "customer.stage_changed",
+                {
+                    "customer_id": c.external_id,
+                    "from": previous,
+                    "to": verdict.stage,
+                    "direction": "up" if RANK[verdict.stage] > RANK[previous] else "down",
+                    "at": changed_at.isoformat(),
+                    "reasons": verdict.reasons,
+                },
+                customer_id=c.external_id,
+            )
+        c.stage = verdict.stage
+        c.stage_since = changed_at
+    return verdict
+
+
+async def on_ingest(ctx: IngestContext) -> None:
+    """Credit referrers whose referred customers bought, then re-evaluate every touched stage."""
+    latest: dict[str, datetime] = {}
+    for event in ctx.accepted:
+        seen = latest.get(event.customer_id)
+        latest[event.customer_id] = (
+            event.occurred_at if seen is None else max(seen, event.occurred_at)
+        )
+    await _credit_referrers(ctx, latest)
+    for external_id, c in list(ctx.customers.items()):
+        await apply_stage(ctx.session, ctx.settings, c, ctx.now, latest.get(external_id, ctx.now))
+
+
+async def _credit_referrers(ctx: IngestContext, latest: dict[str, datetime]) -> None:
+    """A referred customer who bought counts once for whoever referred them (the newest
+    referral wins; a refund of every purchase takes the credit back)."""
+    moves: list[tuple[Customer, str | None, str | None]] = []
+    for c in ctx.customers.values():
+        wanted = c.referrer_id if c.purchase_count > 0 else None
+        if wanted != c.referral_credited_to:
+            moves.append((c, c.referral_credited_to, wanted))
+    if not moves:
+        return
+    needed = {r for _, old, new in moves for r in (old, new) if r is not None}
+    missing = needed - set(ctx.customers)
+    # Referrers we have not heard of yet become prospects, so the credit has a place.
+    ctx.customers.update(await events_repository.lock_customers(ctx.session, missing))
+    for c, old, new in moves:
+        if old is not None:
+            ctx.customers[old].referrals_converted = max(
+                ctx.customers[old].referrals_converted - 1, 0
+            )
+        if new is not None:
+            ctx.customers[new].referrals_converted += 1
+            latest.setdefault(new, latest.get(c.external_id, ctx.now))
+        c.referral_credited_to = new
+
+
+async def stage_of(
+    session: AsyncSession, settings: Settings, c: Customer, as_of: datetime | None
+) -> StageOut:
+    now = utcnow()
+    if as_of is None:
+        verdict = evaluate(facts_of(c, settings, now), settings.stages)
+        since = c.stage_since if verdict.stage == c.stage else now
+        at = now
+    else:
+        past = await customer_as_of(session, c, as_of)
+        referrals = await repository.referrals_converted_as_of(session, c.external_id, as_of)
+        verdict = evaluate(facts_of(past, settings, as_of, referrals), settings.stages)
+        since = await repository.since_as_of(session, c.id, verdict.stage, as_of)
+        at = as_of
+    return StageOut(
+        customer_id=c.external_id,
+        as_of=at,
+        stage=verdict.stage,
+        since=since,
+        reasons=verdict.reasons,
+        next_stage=verdict.next_stage,
+        next_requirements=verdict.next_requirements,
+    )
+
+
+async def pyramid(session: AsyncSession, as_of: datetime | None) -> PyramidOut:
+    rows = (
+        await repository.pyramid_now(session)
+        if as_of is None
+        else await repository.pyramid_as_of(session, as_of)
+    )
+    by_stage = {stage: (n, revenue, repeat) for stage, n, revenue, repeat in rows}
+    total_people = sum(n for n, _, _ in by_stage.values())
+    total_revenue = sum(r for _, r, _ in by_stage.values())
+    repeat_revenue = sum(rep for _, _, rep in by_stage.values())
+    levels: list[PyramidLevel] = []
+    reached = total_people
+    reached_revenue = total_revenue
+    previous: tuple[int, int] | None = None
+    for stage in STAGES:
+        n, revenue, _ = by_stage.get(stage, (0, 0, 0))
+        levels.append(
+            PyramidLevel(
+                stage=stage,
+                customers=n,
+                share=round(n / total_people, 6) if total_people else 0.0,
+                revenue=from_minor(revenue),
+                revenue_share=round(revenue / total_revenue, 6) if total_revenue else 0.0,
+                average_revenue=from_minor(round(revenue / n) if n else 0),
+                reached=reached,
+                reached_revenue=from_minor(reached_revenue),
+                conversion=(round(reached / previous[0], 6) if previous and previous[0] else None),
+                money_conversion=(
+                    round(reached_revenue / previous[1], 6) if previous and previous[1] else None
+                ),
+            )
+        )
+        previous = (reached, reached_revenue)
+        reached -= n
+        reached_revenue -= revenue
+    return PyramidOut(
+        as_of=as_of or utcnow(),
+        customers=total_people,
+        revenue=from_minor(total_revenue),
+        repeat_revenue_share=round(repeat_revenue / total_revenue, 6) if total_revenue else 0.0,
+        levels=levels,
+    )
