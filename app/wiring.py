@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.customers.router import router as customers_router
 from app.events.router import router as events_router
 from app.health.router import router as health_router
+from app.lapse.router import router as lapse_router
 from app.ltv.router import router as ltv_router
 from app.stages.router import router as stages_router
 
@@ -17,6 +18,8 @@ from app.stages.router import router as stages_router
 def install_routes(app: FastAPI) -> None:
     app.include_router(health_router)
     app.include_router(events_router)
+    # Before the customers router: /v1/customers/lapsed is not a customer id.
+    app.include_router(lapse_router)
     app.include_router(customers_router)
     app.include_router(stages_router)
     app.include_router(ltv_router)
@@ -25,6 +28,8 @@ def install_routes(app: FastAPI) -> None:
 def install_hooks() -> None:
     """Ingest hooks (app.events.hooks) and worker jobs (app.worker.runner), in order."""
     from app.events import hooks
+    from app.lapse import jobs as lapse_jobs
+    from app.lapse import service as lapse
     from app.ltv import jobs as ltv_jobs
     from app.stages import jobs as stage_jobs
     from app.stages import service as stages
@@ -32,5 +37,7 @@ def install_hooks() -> None:
 
     hooks.register("stages", stages.on_ingest)
     runner.register(runner.Job("stages.review", stage_jobs.review_due_stages))
+    hooks.register("lapse", lapse.on_ingest)
+    runner.register(runner.Job("lapse.advance", lapse_jobs.advance_due))
     hooks.register("ltv", ltv_jobs.refresh_on_ingest)
     runner.register(runner.Job("ltv.daily_refit", ltv_jobs.daily_refit, every_seconds=600))

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
@@ -21,7 +22,7 @@ DEFAULT_CATEGORY_RHYTHM_DAYS: dict[str, float] = {
     "books": 60.0,
     "clothing": 90.0,
     "electronics": 365.0,
-    "furniture": 540.0,
+    "furniture": 365.0,
 }
 
 
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
 
     # Usual days between purchases per product category, used while a customer's own history
     # is too short to tell their rhythm (coffee and furniture differ by two orders of magnitude).
-    # Override with JSON: TOUCHPOINT_CATEGORY_RHYTHM_DAYS='{"coffee": 2, "furniture": 540}'.
+    # Override with JSON: TOUCHPOINT_CATEGORY_RHYTHM_DAYS='{"coffee": 2, "furniture": 365}'.
     category_rhythm_days: dict[str, float] = Field(
         default_factory=lambda: dict(DEFAULT_CATEGORY_RHYTHM_DAYS)
     )
@@ -59,6 +60,9 @@ class Settings(BaseSettings):
 
     # Thresholds of the loyalty ladder (JSON: TOUCHPOINT_STAGES='{"regular_min_purchases": 4}').
     stages: StageRules = Field(default_factory=StageRules)
+
+    # Rhythm and activity status (JSON: TOUCHPOINT_LAPSE='{"at_risk_factor": 2}').
+    lapse: LapseRules = Field(default_factory=LapseRules)
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.

@@ -13,6 +13,10 @@ class Customer(Base):
     """A customer as the shop knows them, with aggregates kept current on every ingest."""
 
     __tablename__ = "customers"
+    __table_args__ = (
+        Index("ix_customers_risk_value", "risk_value_minor", "id"),
+        Index("ix_customers_risk_since", "risk_since", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     external_id: Mapped[str] = mapped_column(String(200), unique=True)
@@ -54,6 +58,20 @@ class Customer(Base):
     referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     status_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The customer's rhythm and when silence turns into at_risk / lapsed / lost.
+    usual_interval_days: Mapped[float | None] = mapped_column(Float, default=None)
+    at_risk_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    lapse_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    lost_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # The worker's work list: the next moment the status changes by itself.
+    next_status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
+    # Highest status announced in the current episode (messages go out once per episode).
+    episode_peak: Mapped[str] = mapped_column(String(16), default="active")
+    # A year of this customer's purchases at their rhythm; set only while not active, so the
+    # lapsed list is an index range scan (keyset on value, id / since, id).
+    value_at_risk_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    risk_value_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    risk_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # Purchase aggregates, recomputed from the customer's orders in the ingest transaction.
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.settings import Settings
+from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
 from app.events.schemas import EventIn
 
@@ -28,6 +29,8 @@ class IngestContext:
     accepted: list[EventIn] = field(default_factory=list)
     # Senders' ids of customers whose purchases or refunds changed.
     purchases_changed: set[str] = field(default_factory=set)
+    # Every order of those customers (all time), as the aggregates were computed from them.
+    orders: dict[str, list[OrderFacts]] = field(default_factory=dict)
 
     def events_of(self, customer_id: str) -> list[EventIn]:
         return [e for e in self.accepted if e.customer_id == customer_id]

@@ -56,6 +56,8 @@ async def lock_customers(
                 "interval_count": 0,
                 "stage": "prospect",
                 "referrals_converted": 0,
+                "episode_peak": "active",
+                "value_at_risk_minor": 0,
                 "status": "active",
             }
             for e in ids

@@ -370,6 +370,7 @@ async def _refresh_purchase_aggregates(ctx: hooks.IngestContext) -> None:
             )
         )
     for pk, customer in by_pk.items():
+        ctx.orders[customer.external_id] = facts[pk]
         for name, value in aggregates.compute(facts[pk]).as_columns().items():
             setattr(customer, name, value)
 

@@ -1,0 +1,1 @@
+"""Lapse: each customer's own rhythm, activity status and the lapsed list."""

@@ -1,0 +1,93 @@
+"""All SQL of the lapse domain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import case, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.customers.models import Customer
+from app.lapse.schemas import LapsedSort
+from app.ltv.models import CustomerPrediction, ModelFit
+
+
+async def due(session: AsyncSession, now: datetime, limit: int) -> list[Customer]:
+    rows = await session.scalars(
+        select(Customer)
+        .where(Customer.next_status_at <= now)
+        .order_by(Customer.next_status_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+@dataclass(frozen=True)
+class Filters:
+    status: str | None
+    category: str | None
+    stage: str | None
+    min_value_minor: int | None
+
+
+async def fitted(session: AsyncSession) -> bool:
+    kind = await session.scalar(
+        select(ModelFit.kind).order_by(ModelFit.fitted_at.desc(), ModelFit.id.desc()).limit(1)
+    )
+    return kind == "bgnbd+gg"
+
+
+async def lapsed_page(
+    session: AsyncSession,
+    f: Filters,
+    sort: LapsedSort,
+    as_of: datetime | None,
+    after: tuple[Any, int] | None,
+    limit: int,
+    with_p_alive: bool,
+) -> list[tuple[Customer, str, float | None]]:
+    """One page of non-active customers with their status and P(alive).
+
+    Without as_of it reads the stored status and the columns set only while a customer is not
+    active, so each page is a range scan of (risk_value_minor, id) or (risk_since, id).
+    """
+    status: Any
+    if as_of is None:
+        value, since = Customer.risk_value_minor, Customer.risk_since
+        status = Customer.status
+        stmt = select(Customer, status).where(value.is_not(None))
+    else:
+        value, since = Customer.value_at_risk_minor, Customer.at_risk_at
+        status = case(
+            (Customer.lost_at <= as_of, "lost"),
+            (Customer.lapse_at <= as_of, "lapsed"),
+            else_="at_risk",
+        )
+        stmt = select(Customer, status).where(
+            Customer.at_risk_at <= as_of, Customer.last_purchase_at <= as_of
+        )
+    if with_p_alive:
+        stmt = stmt.add_columns(CustomerPrediction.p_alive).outerjoin(
+            CustomerPrediction, CustomerPrediction.customer_id == Customer.id
+        )
+    if f.status:
+        stmt = stmt.where(status == f.status)
+    if f.category:
+        stmt = stmt.where(Customer.main_category == f.category)
+    if f.stage:
+        stmt = stmt.where(Customer.stage == f.stage)
+    if f.min_value_minor is not None:
+        stmt = stmt.where(value >= f.min_value_minor)
+    if sort == LapsedSort.VALUE_AT_RISK:
+        if after is not None:
+            stmt = stmt.where(tuple_(value, Customer.id) < tuple_(*after))
+        stmt = stmt.order_by(value.desc(), Customer.id.desc())
+    else:
+        if after is not None:
+            stmt = stmt.where(tuple_(since, Customer.id) > tuple_(*after))
+        stmt = stmt.order_by(since.asc(), Customer.id.asc())
+    rows: list[Any] = list(await session.execute(stmt.limit(limit)))
+    return [(r[0], r[1], r[2] if with_p_alive else None) for r in rows]

@@ -1,0 +1,90 @@
+"""The product's examples: a coffee drinker is flagged within days, a furniture buyer after ~18
+months; rhythms that change; one odd gap."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.core.settings import Settings
+from app.lapse.rhythm import LapseRules, schedule, statuses_between, usual_interval
+
+RULES = LapseRules()
+CONFIG = Settings()
+T0 = datetime(2025, 1, 1, 9, tzinfo=UTC)
+
+
+def status_after(times: list[datetime], category: str, silence_days: float) -> str:
+    interval = usual_interval(times, CONFIG.rhythm_days(category), RULES)
+    sched = schedule(max(times), interval, RULES)
+    return sched.status_at(max(times) + timedelta(days=silence_days))
+
+
+def test_coffee_five_times_a_week_is_flagged_after_three_days() -> None:
+    times = [T0 + timedelta(days=7 * week + day) for week in range(6) for day in range(5)]
+    times = [T0 + timedelta(days=1.4 * i) for i in range(30)]  # 5 a week, evenly
+    assert status_after(times, "coffee", 2.0) == "active"
+    assert status_after(times, "coffee", 3.0) == "at_risk"
+    assert status_after(times, "coffee", 6.0) == "lapsed"
+
+
+def test_furniture_is_due_after_about_eighteen_months_not_before() -> None:
+    times = [T0]
+    assert status_after(times, "furniture", 30 * 17) == "active"
+    assert status_after(times, "furniture", 30 * 19) == "at_risk"
+    interval = usual_interval(times, CONFIG.rhythm_days("furniture"), RULES)
+    due = schedule(T0, interval, RULES).at_risk_at
+    assert 17.5 <= (due - T0).days / 30.44 <= 18.5
+
+
+def test_rhythm_speeding_up_and_slowing_down() -> None:
+    monthly = [T0 + timedelta(days=30 * i) for i in range(6)]
+    weekly = [monthly[-1] + timedelta(days=7 * (i + 1)) for i in range(12)]
+    faster = usual_interval(monthly + weekly, 30, RULES)
+    assert 7 <= faster < 10  # the recent weekly rhythm, not the old monthly one
+    slower = usual_interval(
+        weekly + [weekly[-1] + timedelta(days=30 * (i + 1)) for i in range(12)], 30, RULES
+    )
+    assert slower >= 28
+
+
+def test_one_odd_gap_does_not_move_the_rhythm() -> None:
+    gaps = [7, 7, 7, 90, 7, 7, 7]
+    times = [T0]
+    for g in gaps:
+        times.append(times[-1] + timedelta(days=g))
+    assert 7 <= usual_interval(times, 7, RULES) < 7.5
+
+
+def test_category_fallback_while_history_is_short() -> None:
+    assert usual_interval([T0], 365, RULES) == 365
+    two = usual_interval([T0, T0 + timedelta(days=10)], 30, RULES)
+    assert two == (10 + 30) / 2  # one own interval weighs like the category's rhythm
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    gaps=st.lists(st.floats(0.01, 400), min_size=0, max_size=30),
+    category_days=st.floats(0.5, 800),
+    silence=st.floats(0, 5000),
+)
+def test_status_only_moves_forward_with_silence(
+    gaps: list[float], category_days: float, silence: float
+) -> None:
+    times = [T0]
+    for g in gaps:
+        times.append(times[-1] + timedelta(days=g))
+    interval = usual_interval(times, category_days, RULES)
+    assert interval >= RULES.min_interval_days
+    sched = schedule(times[-1], interval, RULES)
+    order = ["active", "at_risk", "lapsed", "lost"]
+    now = times[-1] + timedelta(days=silence)
+    later = now + timedelta(days=1)
+    assert order.index(sched.status_at(later)) >= order.index(sched.status_at(now))
+
+
+def test_statuses_entered_in_order() -> None:
+    assert statuses_between("active", "lapsed") == ["at_risk", "lapsed"]
+    assert statuses_between("lapsed", "at_risk") == []
