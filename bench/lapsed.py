@@ -194,7 +194,8 @@ def main() -> None:
     print(f"lapsed list, sort=overdue         median {overdue:7.2f} ms")
     print(f"lapsed list, status=lapsed        median {status:7.2f} ms")
     print(
-        f"baseline GET /v1/customers/{{id}}   median {pk:7.2f} ms; ratio first page / baseline {first / pk:.2f}"
+        f"baseline GET /v1/customers/{{id}}   median {pk:7.2f} ms; "
+        f"ratio first page / baseline {first / pk:.2f}"
     )
     print(f"worker: {moved} customers moved in {elapsed:.2f} s (target: {args.due} under 10 s)")
 
