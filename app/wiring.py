@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.cashback.router import router as cashback_router
 from app.customers.router import router as customers_router
 from app.events.router import router as events_router
 from app.health.router import router as health_router
@@ -23,10 +24,15 @@ def install_routes(app: FastAPI) -> None:
     app.include_router(customers_router)
     app.include_router(stages_router)
     app.include_router(ltv_router)
+    app.include_router(cashback_router)
 
 
 def install_hooks() -> None:
     """Ingest hooks (app.events.hooks) and worker jobs (app.worker.runner), in order."""
+    from app.auth.principal import token_resolvers
+    from app.cashback import jobs as cashback_jobs
+    from app.cashback import service as cashback
+    from app.cashback.tokens import PREFIX
     from app.events import hooks
     from app.lapse import jobs as lapse_jobs
     from app.lapse import service as lapse
@@ -40,4 +46,8 @@ def install_hooks() -> None:
     hooks.register("lapse", lapse.on_ingest)
     runner.register(runner.Job("lapse.advance", lapse_jobs.advance_due))
     hooks.register("ltv", ltv_jobs.refresh_on_ingest)
+    hooks.register("cashback", cashback.on_ingest)
+    runner.register(runner.Job("cashback.announce", cashback_jobs.announce, every_seconds=60))
+    runner.register(runner.Job("cashback.expire", cashback_jobs.expire, every_seconds=60))
+    token_resolvers[PREFIX] = cashback.resolve_token
     runner.register(runner.Job("ltv.daily_refit", ltv_jobs.daily_refit, every_seconds=600))

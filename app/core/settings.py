@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.cashback.rules import CashbackRules
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
 
@@ -63,6 +64,9 @@ class Settings(BaseSettings):
 
     # Rhythm and activity status (JSON: TOUCHPOINT_LAPSE='{"at_risk_factor": 2}').
     lapse: LapseRules = Field(default_factory=LapseRules)
+
+    # Cashback rules (JSON: TOUCHPOINT_CASHBACK='{"expiry_days": 180}').
+    cashback: CashbackRules = Field(default_factory=CashbackRules)
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.

@@ -73,6 +73,9 @@ class Customer(Base):
     risk_value_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
     risk_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
+    # Cashback balance, the sum of the customer's ledger, kept in the same transaction.
+    cashback_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+
     # Purchase aggregates, recomputed from the customer's orders in the ingest transaction.
     purchase_count: Mapped[int] = mapped_column(Integer, default=0)
     purchase_days: Mapped[int] = mapped_column(Integer, default=0)

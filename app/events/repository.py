@@ -58,6 +58,7 @@ async def lock_customers(
                 "referrals_converted": 0,
                 "episode_peak": "active",
                 "value_at_risk_minor": 0,
+                "cashback_balance_minor": 0,
                 "status": "active",
             }
             for e in ids

@@ -1,6 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey
+from app.cashback.models import CashbackEntry, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -11,11 +12,13 @@ from app.stages.models import StageChange
 __all__ = [
     "ApiKey",
     "Base",
+    "CashbackEntry",
     "Customer",
     "CustomerPrediction",
     "Event",
     "ModelFit",
     "Order",
     "OutboxMessage",
+    "Redemption",
     "StageChange",
 ]

@@ -1,0 +1,1 @@
+"""Cashback: an append-only ledger, referral bonuses, redemptions and the mobile app's view."""
