@@ -47,6 +47,18 @@ class Settings(BaseSettings):
     customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
 
     webhook_allow_private: bool = False
+    # Seconds before each attempt: immediately, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (±10 %).
+    webhook_retry_schedule_seconds: list[float] = Field(
+        default_factory=lambda: [0.0, 5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0]
+    )
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    webhook_lease_seconds: float = Field(default=120.0, gt=0)
+    # An endpoint failing without a single success for this long is disabled.
+    webhook_disable_after_hours: float = Field(default=120.0, gt=0)
+    # Bitrix24: requests per second per portal unless the endpoint says otherwise; and from
+    # which yearly value a lapsed customer gets a win-back deal.
+    bitrix_rate_limit_per_second: float = Field(default=2.0, gt=0)
+    bitrix_deal_min_value: float = Field(default=10000.0, ge=0)
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     log_level: str = "INFO"

@@ -8,17 +8,22 @@ from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.ltv.models import CustomerPrediction, ModelFit
 from app.stages.models import StageChange
+from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
 
 __all__ = [
     "ApiKey",
+    "Attempt",
     "Base",
+    "BitrixContact",
     "CashbackEntry",
     "Customer",
     "CustomerPrediction",
+    "Delivery",
     "Event",
     "ModelFit",
     "Order",
     "OutboxMessage",
     "Redemption",
     "StageChange",
+    "WebhookEndpoint",
 ]
