@@ -204,7 +204,8 @@ async def deliver_due(db: Database, settings: Settings) -> int:
             delivery.attempts += 1
             delivery.next_attempt_at = now + timedelta(seconds=settings.webhook_lease_seconds)
             work.append((delivery.id, delivery.attempts, endpoint, message))
-        session.expunge_all()
+        await session.flush()
+        session.expunge_all()  # the endpoint and message travel on as plain values
     if not work:
         return 0
     async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:

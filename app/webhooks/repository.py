@@ -50,7 +50,7 @@ async def claim(
         .limit(limit)
         .with_for_update(of=Delivery, skip_locked=True)
     )
-    return [(d, e, m) for d, e, m in rows.tuples()]
+    return [(d, e, m) for d, e, m in rows]
 
 
 async def delivery_for_update(session: AsyncSession, delivery_id: int) -> Delivery | None:
@@ -78,7 +78,7 @@ async def deliveries_of(
     if after is not None:
         stmt = stmt.where(Delivery.id < after)
     rows = await session.execute(stmt.order_by(Delivery.id.desc()).limit(limit))
-    return [(d, m) for d, m in rows.tuples()]
+    return [(d, m) for d, m in rows]
 
 
 async def delivery_by_message(
