@@ -14,6 +14,7 @@ from app.health.router import router as health_router
 from app.lapse.router import router as lapse_router
 from app.ltv.router import router as ltv_router
 from app.stages.router import router as stages_router
+from app.touches.router import router as touches_router
 from app.webhooks.router import router as webhooks_router
 
 
@@ -26,6 +27,7 @@ def install_routes(app: FastAPI) -> None:
     app.include_router(stages_router)
     app.include_router(ltv_router)
     app.include_router(cashback_router)
+    app.include_router(touches_router)
     app.include_router(webhooks_router)
 
 
@@ -52,7 +54,12 @@ def install_hooks() -> None:
     runner.register(runner.Job("cashback.announce", cashback_jobs.announce, every_seconds=60))
     runner.register(runner.Job("cashback.expire", cashback_jobs.expire, every_seconds=60))
     token_resolvers[PREFIX] = cashback.resolve_token
+    from app.touches import jobs as touch_jobs
+    from app.touches import service as touches
     from app.webhooks import delivery
+
+    hooks.register("touches", touches.on_ingest)
+    runner.register(runner.Job("touches.announce_due", touch_jobs.announce_due))
 
     runner.register(runner.Job("webhooks.fan_out", delivery.fan_out))
     runner.register(runner.Job("webhooks.deliver", delivery.deliver_due))

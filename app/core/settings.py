@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.cashback.rules import CashbackRules
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
+from app.touches.planner import TouchRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
@@ -79,6 +80,9 @@ class Settings(BaseSettings):
 
     # Cashback rules (JSON: TOUCHPOINT_CASHBACK='{"expiry_days": 180}').
     cashback: CashbackRules = Field(default_factory=CashbackRules)
+
+    # Playbooks, reasons and guardrails of the touch planner (JSON: TOUCHPOINT_TOUCHES).
+    touches: TouchRules = Field(default_factory=TouchRules)
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.

@@ -73,6 +73,9 @@ class ContactEvent(_EventBase):
     direction: Direction
     reason: ShortText | None = None
     outcome: ContactOutcome | None = None
+    touch_id: int | None = Field(
+        default=None, ge=1, le=2**62, description="The planned touch this contact answers."
+    )
 
 
 class LeadLevel(StrEnum):

@@ -8,9 +8,11 @@ from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.ltv.models import CustomerPrediction, ModelFit
 from app.stages.models import StageChange
+from app.touches.models import Announcement, Touch
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
 
 __all__ = [
+    "Announcement",
     "ApiKey",
     "Attempt",
     "Base",
@@ -25,5 +27,6 @@ __all__ = [
     "OutboxMessage",
     "Redemption",
     "StageChange",
+    "Touch",
     "WebhookEndpoint",
 ]

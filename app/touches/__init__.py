@@ -1,0 +1,1 @@
+"""Touches: the next recommended contact, playbooks, guardrails and the CRM work queue."""
