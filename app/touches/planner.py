@@ -44,7 +44,7 @@ class TouchRules(BaseModel):
     win_back_every_days: float = 14
     referral_ask_every_days: float = 90
     announcement_notice_days: float = 7
-    cap_per_week: int = Field(default=2, ge=1)
+    cap_per_week: int = Field(default=3, ge=1)
     quiet_start: time = time(21, 0)
     quiet_end: time = time(9, 0)
     default_timezone: str = "Europe/Moscow"
