@@ -90,6 +90,7 @@ async def replan(
 
 async def on_ingest(ctx: IngestContext) -> None:
     """Contacts that answer a touch close it; then every touched customer gets a fresh plan."""
+    closed: list[Touch] = []
     for event in ctx.accepted:
         if isinstance(event, ContactEvent) and event.touch_id:
             touch = await repository.touch_for_update(ctx.session, event.touch_id)
@@ -98,7 +99,9 @@ async def on_ingest(ctx: IngestContext) -> None:
                 touch.status, touch.completed_at = "done", event.occurred_at
                 touch.outcome = event.outcome.value if event.outcome else "reached"
                 touch.channel = event.channel.value
-    await ctx.session.flush()
+                closed.append(touch)
+    if closed:  # written now, so that replanning does not take them for planned ones
+        await ctx.session.flush(closed)
     await replan(ctx.session, ctx.settings, list(ctx.customers.values()), ctx.now)
 
 
