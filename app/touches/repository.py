@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select, tuple_
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.models import Customer
@@ -131,4 +131,20 @@ async def regulars_and_up(session: AsyncSession) -> list[Customer]:
         await session.scalars(
             select(Customer).where(Customer.stage.in_(["regular", "adherent", "advocate"]))
         )
+    )
+
+
+async def close_planned(
+    session: AsyncSession,
+    touch_id: int,
+    customer_pk: int,
+    at: datetime,
+    outcome: str,
+    channel: str,
+) -> None:
+    """Mark a planned touch of this customer done (a contact event answered it)."""
+    await session.execute(
+        update(Touch)
+        .where(Touch.id == touch_id, Touch.customer_id == customer_pk, Touch.status == "planned")
+        .values(status="done", completed_at=at, outcome=outcome, channel=channel)
     )

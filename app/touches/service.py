@@ -90,18 +90,16 @@ async def replan(
 
 async def on_ingest(ctx: IngestContext) -> None:
     """Contacts that answer a touch close it; then every touched customer gets a fresh plan."""
-    closed: list[Touch] = []
     for event in ctx.accepted:
         if isinstance(event, ContactEvent) and event.touch_id:
-            touch = await repository.touch_for_update(ctx.session, event.touch_id)
-            customer = ctx.customers[event.customer_id]
-            if touch and touch.customer_id == customer.id and touch.status == "planned":
-                touch.status, touch.completed_at = "done", event.occurred_at
-                touch.outcome = event.outcome.value if event.outcome else "reached"
-                touch.channel = event.channel.value
-                closed.append(touch)
-    if closed:  # written now, so that replanning does not take them for planned ones
-        await ctx.session.flush(closed)
+            await repository.close_planned(
+                ctx.session,
+                event.touch_id,
+                ctx.customers[event.customer_id].id,
+                event.occurred_at,
+                event.outcome.value if event.outcome else "reached",
+                event.channel.value,
+            )
     await replan(ctx.session, ctx.settings, list(ctx.customers.values()), ctx.now)
 
 
