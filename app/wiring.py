@@ -5,7 +5,7 @@ Removing a domain means deleting its folder and its lines here.
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from app.cashback.router import router as cashback_router
 from app.customers.router import router as customers_router
@@ -17,18 +17,23 @@ from app.stages.router import router as stages_router
 from app.touches.router import router as touches_router
 from app.webhooks.router import router as webhooks_router
 
+# In order: /v1/customers/lapsed comes before /v1/customers/{customer_id}.
+ROUTERS: list[APIRouter] = [
+    health_router,
+    events_router,
+    lapse_router,
+    customers_router,
+    stages_router,
+    ltv_router,
+    cashback_router,
+    touches_router,
+    webhooks_router,
+]
+
 
 def install_routes(app: FastAPI) -> None:
-    app.include_router(health_router)
-    app.include_router(events_router)
-    # Before the customers router: /v1/customers/lapsed is not a customer id.
-    app.include_router(lapse_router)
-    app.include_router(customers_router)
-    app.include_router(stages_router)
-    app.include_router(ltv_router)
-    app.include_router(cashback_router)
-    app.include_router(touches_router)
-    app.include_router(webhooks_router)
+    for router in ROUTERS:
+        app.include_router(router)
 
 
 def install_hooks() -> None:

@@ -66,6 +66,7 @@ def require(scope: Scope) -> Callable[[Principal], Awaitable[Principal]]:
             raise Forbidden(f"This endpoint needs the '{scope.value}' scope.", required=scope.value)
         return principal
 
+    _check.required_scope = scope  # type: ignore[attr-defined]  # read by the route audit
     return _check
 
 
