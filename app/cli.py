@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 from datetime import UTC, datetime
 from typing import Annotated
@@ -14,6 +13,7 @@ from rich.console import Console
 from app.auth.keys import IssuedKey, count_keys, create_key
 from app.auth.scopes import Scope, parse_scopes
 from app.core.db import create_database
+from app.core.middleware import setup_logging
 from app.core.migrate import upgrade
 from app.core.settings import Settings, get_settings
 
@@ -24,10 +24,7 @@ err = Console(stderr=True)
 
 
 def _setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    setup_logging(settings.log_level, settings.log_format)
 
 
 async def _issue_key(
@@ -79,6 +76,8 @@ def serve(
         loop="uvloop",
         http="httptools",
         log_level=settings.log_level.lower(),
+        log_config=None,  # keep our JSON logging
+        access_log=False,  # the request-context middleware logs each request with its id
         timeout_graceful_shutdown=30,
     )
 

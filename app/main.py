@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from app import __version__
 from app.core.db import create_database
 from app.core.errors import install_error_handlers
+from app.core.middleware import BodyLimit, RateLimit, RequestContext
 from app.core.openapi import install_openapi
 from app.core.settings import Settings, get_settings
 from app.wiring import install_hooks, install_routes
@@ -55,4 +56,10 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
     install_error_handlers(app)
     install_routes(app)
     install_openapi(app)
+    # Added last = outermost: the request context sees every answer, even 413 and 429.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
+    )
+    app.add_middleware(RequestContext)
     return app

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
 
     log_level: str = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    # Request bodies above this are refused with 413 (a full batch is well below).
+    max_body_bytes: int = Field(default=5_000_000, ge=1024)
+    # Per API key (or token), per process: sustained requests per second and burst; 0 turns
+    # the limit off. With several replicas the effective limit is this times the replicas.
+    rate_limit_per_second: float = Field(default=50.0, ge=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
 
     # Usual days between purchases per product category, used while a customer's own history
     # is too short to tell their rhythm (coffee and furniture differ by two orders of magnitude).

@@ -11,6 +11,7 @@ from pydantic import TypeAdapter, ValidationError
 from app.auth.principal import EventsWriter
 from app.core.db import Session
 from app.core.errors import PayloadTooLarge
+from app.core.metrics import EVENTS
 from app.core.openapi import document_schema
 from app.events import service
 from app.events.schemas import (
@@ -42,6 +43,7 @@ async def post_event(
 ) -> EventResult:
     """Ingest one event. Re-sending the same `event_id` and body returns the original result."""
     (result,) = await service.ingest(session, request.app.state.settings, [event])
+    EVENTS.labels(event.type, result.status.value).inc()
     if result.error_exc is not None:
         raise result.error_exc
     if result.status == EventStatus.DUPLICATE:
@@ -92,6 +94,8 @@ async def post_batch(request: Request, session: Session, _: EventsWriter) -> Res
         )
     results = await service.ingest(session, settings, events)
     counts = {s: sum(1 for r in results if r.status == s) for s in EventStatus}
+    for r in results:
+        EVENTS.labels(r.type or "invalid", r.status.value).inc()
     out = BatchOut(
         summary=BatchSummary(
             accepted=counts[EventStatus.ACCEPTED],

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app import __version__
-from app.core.db import Database
+from app.core import metrics
+from app.core.db import Database, Session
 from app.core.errors import problem
 
 router = APIRouter(tags=["health"])
@@ -23,6 +24,13 @@ class Health(BaseModel):
 async def healthz() -> Health:
     """The process is up. Does not touch the database."""
     return Health(status="ok", version=__version__)
+
+
+@router.get("/metrics", response_class=Response, include_in_schema=False)
+async def prometheus_metrics(session: Session) -> Response:
+    """Prometheus metrics: request rate and latency by route, ingest counts, outbox backlog
+    and age, webhook delivery failures."""
+    return Response(await metrics.render(session), media_type=metrics.CONTENT_TYPE)
 
 
 @router.get(

@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from app.core import metrics
 from app.core.db import Database, utcnow
 from app.core.outbox import OutboxMessage, emit
 from app.core.settings import Settings
@@ -155,6 +156,9 @@ async def record(
         now = utcnow()
         delivery.last_status_code = outcome.status_code
         delivery.last_error = outcome.error
+        metrics.DELIVERIES.labels(endpoint.kind, "success" if outcome.ok else "failure").inc()
+        if not outcome.ok:
+            metrics.DELIVERY_FAILURES.labels(endpoint.kind).inc()
         if outcome.ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 "succeeded",
