@@ -91,20 +91,51 @@ async def test_rate_limit_per_key(settings: Settings, make_key: KeyMaker) -> Non
         await app.state.db.dispose()
 
 
+_COMMON = b'"event_id": "e", "customer_id": "c", '
+_AT = b'"occurred_at": "2026-01-01T00:00:00Z"'
+
+
+def _purchase(amount: bytes, at: bytes = _AT) -> bytes:
+    return (
+        b'{"type": "purchase", '
+        + _COMMON
+        + at
+        + b', "order_id": "o", "amount": '
+        + amount
+        + b', "currency": "RUB"}'
+    )
+
+
+def _review(rating: bytes, public: bytes) -> bytes:
+    return (
+        b'{"type": "review", '
+        + _COMMON
+        + _AT
+        + b', "rating": '
+        + rating
+        + b', "public": '
+        + public
+        + b"}"
+    )
+
+
 @pytest.mark.parametrize(
     "body",
     [
         b"{not json",
         b'{"events": [1, 2',
         b"[]",
-        b'{"event_id": "e", "type": "purchase", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z", "order_id": "o", "amount": NaN, "currency": "RUB"}',
-        b'{"event_id": "e", "type": "purchase", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z", "order_id": "o", "amount": 1e309, "currency": "RUB"}',
-        b'{"event_id": "e", "type": "purchase", "customer_id": "c", "occurred_at": "2026-02-30T00:00:00Z", "order_id": "o", "amount": "1.00", "currency": "RUB"}',
-        b'{"event_id": "e", "type": "review", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z", "rating": 99999999999999999999999, "public": true}',
-        b'{"event_id": "e", "type": "review", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z", "rating": "5", "public": "yes"}',
-        b'{"event_id": "'
+        _purchase(b"NaN"),
+        _purchase(b"Infinity"),
+        _purchase(b"1e309"),
+        _purchase(b'"1.00"', b'"occurred_at": "2026-02-30T00:00:00Z"'),
+        _review(b"99999999999999999999999", b"true"),
+        _review(b'"5"', b'"yes"'),
+        b'{"type": "lead", "event_id": "'
         + b"x" * 300
-        + b'", "type": "lead", "customer_id": "c", "occurred_at": "2026-01-01T00:00:00Z", "level": "interest"}',
+        + b'", "customer_id": "c", '
+        + _AT
+        + b', "level": "interest"}',
     ],
 )
 async def test_bad_input_is_a_clear_4xx(
