@@ -30,7 +30,11 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 
 _COMMON_ERRORS = {
+    "400": "Malformed request, such as a cursor this API did not issue.",
     "401": "No API key or token, or an unknown, revoked or expired one.",
+    "404": "No such resource.",
+    "409": "Conflicts with the current state (see the problem type).",
+    "413": "Request body too large.",
     "403": "The key lacks the scope this endpoint needs.",
     "422": "The request does not match the schema.",
     "429": "Too many requests; see Retry-After.",
@@ -69,12 +73,21 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas.update(_extra_schemas)
     for path, operations in schema.get("paths", {}).items():
-        for op in operations.values():
+        for method, op in operations.items():
             responses = op.setdefault("responses", {})
             secured = bool(op.get("security"))
             codes = ["422", "500"] + (["401", "403", "429", "503"] if secured else [])
             if path.startswith("/v1/"):
                 codes.append("503")
+            params = op.get("parameters", [])
+            if any(p.get("name") == "cursor" for p in params):
+                codes.append("400")
+            if any(p.get("in") == "path" for p in params):
+                codes.append("404")
+            if "requestBody" in op:
+                codes.append("413")
+            if method != "get":
+                codes.append("409")
             for code in codes:
                 responses.setdefault(code, {"description": _COMMON_ERRORS[code]})
             for code, resp in responses.items():
