@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 PROBLEM_JSON = "application/problem+json"
@@ -150,9 +150,11 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
         )
 
-    @app.exception_handler(OperationalError)
-    async def _operational(request: Request, exc: OperationalError) -> JSONResponse:
-        log.warning("database unavailable on %s: %s", request.url.path, exc.orig)
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(OSError)
+    async def _operational(request: Request, exc: Exception) -> JSONResponse:
+        # Connection refused, reset or invalidated (a database restart): nothing was applied.
+        log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
         return problem(
             503,
             "database-unavailable",
