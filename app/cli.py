@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -135,6 +136,81 @@ def fit(
             await db.dispose()
 
     asyncio.run(_fit())
+
+
+@cli.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    fmt: Annotated[
+        str, typer.Option("--format", help="csv or jsonl (default: from the file name).")
+    ] = "",
+    mapping: Annotated[
+        str,
+        typer.Option("--map", help="Columns by hand: customer_id=Клиент,amount=Сумма,..."),
+    ] = "",
+    chunk: Annotated[int, typer.Option(help="Rows written per transaction.")] = 20_000,
+) -> None:
+    """Import an order history (CSV — 1C exports too — or JSON lines). Idempotent: importing
+    the same file again changes nothing. Bad rows are reported with their line and skipped."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    from app.importer.parse import open_text, read_csv, read_jsonl
+    from app.importer.service import import_rows
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    explicit = {}
+    for pair in filter(None, (p.strip() for p in mapping.split(","))):
+        field, _, column = pair.partition("=")
+        if not column:
+            err.print(f"[red]--map wants field=column pairs, got {pair!r}[/red]")
+            raise typer.Exit(2)
+        explicit[field.strip()] = column.strip()
+    kind = fmt or ("jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv")
+    size = file.stat().st_size
+    raw = file.open("rb")
+    text = open_text(raw)
+    try:
+        source = read_jsonl(text, explicit) if kind == "jsonl" else read_csv(text, explicit)
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as bar:
+            task = bar.add_task(f"importing {file.name}", total=size)
+
+            def progress(_rows: int) -> None:
+                bar.update(task, completed=raw.tell())
+
+            async def _run() -> object:
+                db = create_database(settings)
+                try:
+                    return await import_rows(db, settings, source, progress, chunk)
+                finally:
+                    await db.dispose()
+
+            report = asyncio.run(_run())
+    except ValueError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    finally:
+        raw.close()
+    from app.importer.service import Report
+
+    assert isinstance(report, Report)
+    for line, reason in report.rejected[:50]:
+        err.print(f"line {line}: {reason}")
+    if len(report.rejected) > 50:
+        err.print(f"… and {len(report.rejected) - 50} more bad rows")
+    rate = report.rows / report.seconds if report.seconds else 0.0
+    print(
+        f"rows {report.rows}: imported {report.imported}, already there {report.duplicates}, "
+        f"rejected {len(report.rejected)}; customers {report.customers}; "
+        f"{report.seconds:.1f} s ({rate:,.0f} rows/s)"
+    )
 
 
 @keys_cli.command("create")

@@ -1,0 +1,257 @@
+"""Importing order histories in bulk, with the same invariants as the API.
+
+Rows become purchase and refund events with ids derived from their content, so a second import
+of the same file changes nothing. Events, customers and orders are written in large chunks;
+afterwards every touched customer's aggregates and derived state (stage, rhythm and status,
+predictions, next touch) are recomputed once, through the same hooks as live ingestion.
+History earns no cashback: the cashback hook is not run for imported purchases.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from app.core.db import Database, insert_ignoring_conflicts, utcnow
+from app.core.money import to_minor
+from app.core.settings import Settings
+from app.customers import aggregates
+from app.customers.models import Customer, Order
+from app.events import hooks
+from app.events import repository as events_repository
+from app.events.models import Event
+from app.importer.parse import Row, RowError, make_row
+
+SKIPPED_HOOKS = {"cashback"}
+
+
+@dataclass
+class Report:
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[int, str]] = field(default_factory=list)
+    customers: int = 0
+    seconds: float = 0.0
+
+
+async def _customer_ids(session: Any, external_ids: set[str], now: Any) -> dict[str, int]:
+    stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
+    await session.execute(
+        stmt,
+        [
+            {
+                "external_id": e,
+                "created_at": now,
+                "updated_at": now,
+                "profile_versions": {},
+                "contact_count": 0,
+                "review_count": 0,
+                "purchase_count": 0,
+                "purchase_days": 0,
+                "gross_revenue_minor": 0,
+                "refunded_minor": 0,
+                "net_revenue_minor": 0,
+                "avg_check_minor": 0,
+                "interval_count": 0,
+                "stage": "prospect",
+                "status": "active",
+                "referrals_converted": 0,
+                "episode_peak": "active",
+                "value_at_risk_minor": 0,
+                "cashback_balance_minor": 0,
+            }
+            for e in sorted(external_ids)
+        ],
+    )
+    rows = await session.execute(
+        select(Customer.external_id, Customer.id).where(
+            Customer.external_id.in_(list(external_ids))
+        )
+    )
+    return {external_id: pk for external_id, pk in rows}
+
+
+async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int]) -> None:
+    now = utcnow()
+    async with db.sessionmaker() as session, session.begin():
+        ids = await _customer_ids(session, {r.customer_id for r in rows}, now)
+        seen = set(
+            (
+                await session.scalars(
+                    select(Event.event_id).where(Event.event_id.in_([r.event_id for r in rows]))
+                )
+            ).all()
+        )
+        fresh: list[Row] = []
+        for r in rows:
+            if r.event_id in seen:
+                report.duplicates += 1
+                continue
+            seen.add(r.event_id)
+            fresh.append(r)
+        purchases = [r for r in fresh if r.kind == "purchase"]
+        refunds = [r for r in fresh if r.kind == "refund"]
+        known = {
+            o.order_id: [o.id, o.customer_id, o.amount_minor, o.refunded_minor]
+            for o in (
+                await session.execute(
+                    select(
+                        Order.order_id,
+                        Order.id,
+                        Order.customer_id,
+                        Order.amount_minor,
+                        Order.refunded_minor,
+                    ).where(Order.order_id.in_([r.order_id for r in fresh]))
+                )
+            ).all()
+        }
+        events, orders, accepted = [], [], []
+        for r in purchases:
+            if r.order_id in known:
+                report.rejected.append((r.line, f"order {r.order_id!r} is already recorded"))
+                continue
+            known[r.order_id] = [None, ids[r.customer_id], to_minor(r.amount), 0]
+            orders.append(
+                {
+                    "order_id": r.order_id,
+                    "customer_id": ids[r.customer_id],
+                    "occurred_at": r.occurred_at,
+                    "amount_minor": to_minor(r.amount),
+                    "refunded_minor": 0,
+                    "category": r.category,
+                    "event_id": r.event_id,
+                }
+            )
+            accepted.append(r)
+        if orders:
+            await session.execute(insert(Order), orders)
+        refunded: dict[str, int] = {}
+        for r in sorted(refunds, key=lambda r: (r.occurred_at, r.line)):
+            order = known.get(r.order_id)
+            if order is None or order[1] != ids[r.customer_id]:
+                report.rejected.append((r.line, f"refund for unknown order {r.order_id!r}"))
+                continue
+            left = order[2] - order[3]
+            if to_minor(r.amount) > left:
+                report.rejected.append(
+                    (r.line, f"refund larger than what is left of {r.order_id!r}")
+                )
+                continue
+            order[3] += to_minor(r.amount)
+            refunded[r.order_id] = order[3]
+            accepted.append(r)
+        for order_id, total in refunded.items():
+            await session.execute(
+                update(Order).where(Order.order_id == order_id).values(refunded_minor=total)
+            )
+        for r in accepted:
+            payload: dict[str, Any] = {"order_id": r.order_id, "amount": str(r.amount)}
+            if r.kind == "purchase":
+                payload |= {"currency": "RUB", "category": r.category}
+            events.append(
+                {
+                    "event_id": r.event_id,
+                    "type": r.kind,
+                    "customer_id": ids[r.customer_id],
+                    "occurred_at": r.occurred_at,
+                    "received_at": now,
+                    "body_hash": r.event_id.removeprefix("import:"),
+                    "payload": payload,
+                }
+            )
+            touched.add(ids[r.customer_id])
+        if events:
+            await session.execute(insert(Event), events)
+        contacts = {r.customer_id: (r.email, r.phone) for r in fresh if r.email or r.phone}
+        for external_id, (email, phone) in contacts.items():
+            values = {k: v for k, v in (("email", email), ("phone", phone)) if v}
+            await session.execute(
+                update(Customer)
+                .where(Customer.id == ids[external_id], Customer.email.is_(None))
+                .values(**values)
+            )
+        report.imported += len(accepted)
+
+
+async def refresh(db: Database, settings: Settings, pks: Iterable[int], group: int = 1000) -> None:
+    """Aggregates and derived state of the given customers, once, through the ingest hooks."""
+    ordered = sorted(pks)
+    runnable = [(n, h) for n, h in hooks.registered() if n not in SKIPPED_HOOKS]
+    for start in range(0, len(ordered), group):
+        part = ordered[start : start + group]
+        async with db.sessionmaker() as session, session.begin():
+            customers = list(
+                await session.scalars(
+                    select(Customer)
+                    .where(Customer.id.in_(part))
+                    .order_by(Customer.id)
+                    .with_for_update()
+                )
+            )
+            facts: dict[int, list[aggregates.OrderFacts]] = defaultdict(list)
+            for o in await events_repository.orders_of(session, part):
+                facts[o.customer_id].append(
+                    aggregates.OrderFacts(
+                        o.order_id, o.occurred_at, o.amount_minor, o.refunded_minor, o.category
+                    )
+                )
+            ctx = hooks.IngestContext(
+                session=session,
+                settings=settings,
+                now=utcnow(),
+                customers={c.external_id: c for c in customers},
+                purchases_changed={c.external_id for c in customers},
+            )
+            for c in customers:
+                ctx.orders[c.external_id] = facts[c.id]
+                for name, value in aggregates.compute(facts[c.id]).as_columns().items():
+                    setattr(c, name, value)
+                # History tells when the customer was first and last seen.
+                times = [f.occurred_at for f in facts[c.id]]
+                if times:
+                    c.first_seen_at = min([*times, *([c.first_seen_at] if c.first_seen_at else [])])
+                    c.last_event_at = max([*times, *([c.last_event_at] if c.last_event_at else [])])
+            for _name, hook in runnable:
+                await hook(ctx)
+            await events_repository.save_customers(session, ctx.customers.values())
+            await session.flush()
+
+
+async def import_rows(
+    db: Database,
+    settings: Settings,
+    source: Iterable[tuple[int, dict[str, str | None] | RowError]],
+    progress: Callable[[int], None] | None = None,
+    chunk: int = 20_000,
+) -> Report:
+    report = Report()
+    started = time.perf_counter()
+    touched: set[int] = set()
+    batch: list[Row] = []
+    for line, item in source:
+        report.rows += 1
+        try:
+            if isinstance(item, RowError):
+                raise item
+            batch.append(make_row(line, item))
+        except RowError as exc:
+            report.rejected.append((line, str(exc)))
+        if len(batch) >= chunk:
+            await _chunk(db, batch, report, touched)
+            batch = []
+            if progress:
+                progress(report.rows)
+    if batch:
+        await _chunk(db, batch, report, touched)
+    if progress:
+        progress(report.rows)
+    report.customers = len(touched)
+    await refresh(db, settings, touched)
+    report.seconds = time.perf_counter() - started
+    return report

@@ -1,0 +1,1 @@
+"""LTV: BG/NBD and Gamma-Gamma models, per-customer predictions and the LTV answer."""

@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import io
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from app.auth.scopes import Scope
+from app.events.models import Event
+from app.importer.parse import (
+    guess_mapping,
+    open_text,
+    parse_amount,
+    parse_date,
+    read_csv,
+    read_jsonl,
+)
+from app.importer.service import import_rows
+from tests.conftest import KeyMaker
+
+ONE_C = """Дата;Номер;Клиент;Сумма документа;Номенклатурная группа;Телефон
+05.01.2025 10:15:00;А-001;Иванов И.И.;1 500,00;coffee;+7 900 111-22-33
+02.02.2025;А-002;Иванов И.И.;1\u00a0500,00;coffee;
+03.03.2025 11:00;А-003;Петров;"12 300,50";furniture;
+31.02.2025;А-004;Петров;100,00;coffee;
+04.03.2025;А-002;Иванов И.И.;-500,00;coffee;
+05.03.2025;А-005;;100,00;coffee;
+06.03.2025;А-006;Сидорова;abc;coffee;
+"""
+
+
+def test_1c_numbers_dates_and_headers() -> None:
+    assert parse_amount("1 500,00") == Decimal("1500.00")
+    assert parse_amount("1\u00a0234\u00a0567,5") == Decimal("1234567.50")
+    assert parse_amount("1,234.50") == Decimal("1234.50")
+    assert parse_amount("-500,00") == Decimal("-500.00")
+    for bad in ("abc", "NaN", "1,005", "1e20"):
+        with pytest.raises(ValueError):
+            parse_amount(bad)
+    assert parse_date("31.12.2024 14:05:00").isoformat() == "2024-12-31T14:05:00+00:00"
+    assert parse_date("2024-12-31T14:05:00+03:00").hour == 14
+    m = guess_mapping(["Дата", "Номер", "Покупатель", "Сумма", "Категория"])
+    assert (m["occurred_at"], m["order_id"], m["customer_id"], m["amount"], m["category"]) == (
+        0,
+        1,
+        2,
+        3,
+        4,
+    )
+    with pytest.raises(ValueError, match="--map"):
+        guess_mapping(["a", "b"])
+    assert (
+        guess_mapping(
+            ["x", "y", "z", "w"],
+            {"customer_id": "x", "order_id": "y", "occurred_at": "z", "amount": "w"},
+        )["amount"]
+        == 3
+    )
+
+
+def test_windows_1251_is_read() -> None:
+    text = open_text(io.BytesIO(ONE_C.encode("cp1251", errors="replace")))
+    rows = list(read_csv(text, None))
+    assert rows[0][1]["customer_id"] == "Иванов И.И."  # type: ignore[index]
+
+
+async def _import(app: Any, settings: Any, payload: str, kind: str = "csv") -> Any:
+    text = io.StringIO(payload)
+    source = read_csv(text, None) if kind == "csv" else read_jsonl(text, None)
+    return await import_rows(app.state.db, settings, source, chunk=3)
+
+
+async def test_import_reports_bad_rows_and_is_idempotent(
+    client: httpx.AsyncClient, make_key: KeyMaker, app: Any, settings: Any
+) -> None:
+    report = await _import(app, settings, ONE_C)
+    assert report.rows == 7 and report.imported == 4
+    assert [line for line, _ in report.rejected] == [5, 7, 8]
+    assert "not a date" in report.rejected[0][1]
+    h = {"Authorization": f"Bearer {await make_key(Scope.CUSTOMERS_READ)}"}
+    ivanov = (await client.get("/v1/customers/Иванов И.И.", headers=h)).json()
+    assert ivanov["purchases"]["net_revenue"] == "2500.00"  # 1,500 + 1,500 − 500 refunded
+    assert ivanov["purchases"]["purchase_count"] == 2
+    assert ivanov["profile"]["phone"] == "+7 900 111-22-33"
+    stage = (await client.get("/v1/customers/Иванов И.И./stage", headers=h)).json()
+    assert stage["stage"] == "client"
+    again = await _import(app, settings, ONE_C)
+    assert again.imported == 0 and again.duplicates == 4
+    assert (await client.get("/v1/customers/Иванов И.И.", headers=h)).json()["purchases"] == ivanov[
+        "purchases"
+    ]
+    async with app.state.db.sessionmaker() as s:
+        assert await s.scalar(select(func.count()).select_from(Event)) == 4
+
+
+async def test_import_equals_the_api_path(
+    client: httpx.AsyncClient, make_key: KeyMaker, app: Any, settings: Any
+) -> None:
+    lines = [
+        {
+            "customer_id": f"{p}{c}",
+            "order_id": f"{p}o{c}-{k}",
+            "occurred_at": f"2025-0{k + 1}-1{c}T10:00:00Z",
+            "amount": f"{100 * (k + 1) + c}.50",
+            "category": "coffee",
+        }
+        for p in ("imp-", "api-")
+        for c in range(3)
+        for k in range(4)
+    ]
+    imported = [ln for ln in lines if ln["customer_id"].startswith("imp-")]
+    await _import(app, settings, "\n".join(json.dumps(x) for x in imported), kind="jsonl")
+    h = {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
+    events = [
+        {"event_id": f"e{i}", "type": "purchase", "currency": "RUB", **x}
+        for i, x in enumerate(ln for ln in lines if ln["customer_id"].startswith("api-"))
+    ]
+    r = await client.post("/v1/events/batch", json={"events": events}, headers=h)
+    assert r.json()["summary"]["accepted"] == 12
+    for c in range(3):
+        a = (await client.get(f"/v1/customers/imp-{c}", headers=h)).json()
+        b = (await client.get(f"/v1/customers/api-{c}", headers=h)).json()
+        assert a["purchases"] == b["purchases"]
+        assert a["relationship"]["first_seen_at"] == b["relationship"]["first_seen_at"]
+        sa = (await client.get(f"/v1/customers/imp-{c}/stage", headers=h)).json()
+        sb = (await client.get(f"/v1/customers/api-{c}/stage", headers=h)).json()
+        assert sa["stage"] == sb["stage"]
+
+
+def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+    from app.core.settings import get_settings
+
+    monkeypatch.setenv("TOUCHPOINT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'i.db'}")
+    get_settings.cache_clear()
+    try:
+        path = tmp_path / "orders.csv"
+        path.write_text(ONE_C, encoding="utf-8-sig")
+        first = CliRunner().invoke(cli, ["import", str(path)])
+        assert first.exit_code == 0, first.output
+        assert "imported 4" in first.output and "line 5: not a date" in first.output
+        second = CliRunner().invoke(cli, ["import", str(path)])
+        assert "imported 0, already there 4" in second.output
+        bad_map = CliRunner().invoke(cli, ["import", str(path), "--map", "amount=Нет такой"])
+        assert bad_map.exit_code == 2
+    finally:
+        get_settings.cache_clear()
