@@ -158,35 +158,62 @@ async def refresh_predictions(
         ),
         now,
     )
-    rows = []
-    for pk, category, avg_check in info:
-        s = summaries.get(pk)
-        if s is None or s.first_day is None:
-            continue
-        p = _predict(models, settings, s, category, avg_check, horizon)
-        first = datetime(s.first_day.year, s.first_day.month, s.first_day.day, tzinfo=UTC)
-        rows.append(
-            {
+    ready = [
+        (pk, cat, chk, summaries[pk])
+        for pk, cat, chk in info
+        if pk in summaries and summaries[pk].first_day is not None
+    ]
+    # Vectorised by model: one group for a fitted model; per category rhythm for the priors.
+    groups: dict[float | None, list[int]] = defaultdict(list)
+    for i, (_, category, _, _) in enumerate(ready):
+        groups[None if models.bgnbd else settings.rhythm_days(category)].append(i)
+    rows: list[dict[str, Any]] = [{} for _ in ready]
+    for rhythm, members in groups.items():
+        bg = models.bgnbd or clv.prior_bgnbd(rhythm or settings.default_rhythm_days)
+        x = np.array([ready[i][3].x for i in members], dtype=np.float64)
+        t_x = np.array([ready[i][3].t_x for i in members], dtype=np.float64)
+        T = np.array([ready[i][3].T for i in members], dtype=np.float64)
+        m = np.array([ready[i][3].m_minor / 100 for i in members], dtype=np.float64)
+        avg = np.array([ready[i][2] / 100 for i in members], dtype=np.float64)
+        if models.gg is not None:
+            spend = gamma_gamma.expected_spend(models.gg, x, m)
+        else:  # the prior's population mean is the customer's own average check
+            w = clv.PRIOR_P * x / (clv.PRIOR_P * x + clv.PRIOR_Q - 1)
+            spend = (1 - w) * avg + w * m
+        spend = np.where(np.isfinite(spend) & (spend > 0), spend, avg)
+        alive = bgnbd.p_alive(bg, x, t_x, T)
+        expected = bgnbd.expected_purchases(bg, float(horizon), x, t_x, T)
+        wait = bgnbd.median_days_to_next_purchase(bg, x, T)
+        value = clv.discounted_values(
+            bg, spend, float(horizon), settings.ltv_annual_discount_rate, x, t_x, T
+        )
+        for j, i in enumerate(members):
+            pk, _, _, summary = ready[i]
+            assert summary.first_day is not None
+            first = datetime(
+                summary.first_day.year, summary.first_day.month, summary.first_day.day, tzinfo=UTC
+            )
+            next_in = float(wait[j])
+            rows[i] = {
                 "customer_id": pk,
                 "model_fit_id": models.fit_id,
                 "model": models.kind,
-                "x": s.x,
-                "t_x": s.t_x,
-                "T": s.T,
-                "repeat_spend_minor": round(s.m_minor),
-                "p_alive": p["p_alive"],
+                "x": summary.x,
+                "t_x": summary.t_x,
+                "T": summary.T,
+                "repeat_spend_minor": round(summary.m_minor),
+                "p_alive": float(alive[j]),
                 "horizon_days": horizon,
-                "expected_purchases": p["expected_purchases"],
-                "expected_spend_minor": round(p["spend"] * 100),
-                "predicted_ltv_minor": round(p["value"] * 100),
+                "expected_purchases": float(expected[j]),
+                "expected_spend_minor": round(float(spend[j]) * 100),
+                "predicted_ltv_minor": round(float(value[j]) * 100),
                 "expected_next_purchase_at": (
-                    first + timedelta(days=s.T + p["next_in_days"])
-                    if p["next_in_days"] is not None
+                    first + timedelta(days=summary.T + next_in)
+                    if next_in <= NEXT_PURCHASE_LIMIT_DAYS
                     else None
                 ),
                 "computed_at": now,
             }
-        )
     await repository.replace_predictions(session, customer_pks, rows)
     return len(rows)
 
