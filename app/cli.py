@@ -213,6 +213,44 @@ def import_file(
     )
 
 
+@cli.command()
+def demo(
+    customers: Annotated[int, typer.Option(help="How many customers.")] = 2000,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same shop).")] = 7,
+) -> None:
+    """Fill the database with a realistic synthetic shop, fit the models, and print a key."""
+    from rich.progress import Progress
+
+    from app.demo.service import fill
+    from app.wiring import install_hooks
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    install_hooks()
+
+    async def _run() -> dict[str, int]:
+        db = create_database(settings)
+        try:
+            with Progress(console=err, disable=not err.is_terminal) as bar:
+                task = bar.add_task("ingesting the demo shop", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await fill(db, settings, customers, seed, progress)
+        finally:
+            await db.dispose()
+
+    counts = asyncio.run(_run())
+    issued = asyncio.run(_issue_key(settings, "demo", [Scope.ADMIN], False))
+    assert issued is not None
+    print(
+        f"demo shop: {counts['accepted']} events accepted ({counts['duplicate']} already there); "
+        "try: curl -H 'Authorization: Bearer <key>' http://127.0.0.1:8000/v1/analytics/pyramid"
+    )
+    print(issued.key)
+
+
 @keys_cli.command("create")
 def keys_create(
     name: Annotated[str, typer.Option("--name", help="Who the key is for.")],

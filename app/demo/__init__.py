@@ -1,0 +1,1 @@
+"""A realistic synthetic shop for trying every endpoint."""
