@@ -24,6 +24,40 @@ class StoredEvent:
     received_at: datetime
 
 
+def new_customer_row(external_id: str, now: datetime) -> dict[str, Any]:
+    """Column values of a customer we hear of for the first time (a prospect, no history)."""
+    return {
+        "external_id": external_id,
+        "created_at": now,
+        "updated_at": now,
+        "profile_versions": {},
+        "contact_count": 0,
+        "review_count": 0,
+        "purchase_count": 0,
+        "purchase_days": 0,
+        "gross_revenue_minor": 0,
+        "refunded_minor": 0,
+        "net_revenue_minor": 0,
+        "avg_check_minor": 0,
+        "interval_count": 0,
+        "stage": "prospect",
+        "status": "active",
+        "referrals_converted": 0,
+        "episode_peak": "active",
+        "value_at_risk_minor": 0,
+        "cashback_balance_minor": 0,
+    }
+
+
+async def insert_missing_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
+    """`INSERT … ON CONFLICT DO NOTHING` for customers, in one statement."""
+    now = utcnow()
+    rows = [new_customer_row(e, now) for e in external_ids]
+    if rows:
+        stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
+        await session.execute(stmt, rows)
+
+
 async def lock_customers(
     session: AsyncSession, external_ids: Collection[str]
 ) -> dict[str, Customer]:
@@ -34,36 +68,8 @@ async def lock_customers(
     """
     if not external_ids:
         return {}
-    now = utcnow()
     ids = sorted(external_ids)
-    stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
-    await session.execute(
-        stmt,
-        [
-            {
-                "external_id": e,
-                "created_at": now,
-                "updated_at": now,
-                "profile_versions": {},
-                "contact_count": 0,
-                "review_count": 0,
-                "purchase_count": 0,
-                "purchase_days": 0,
-                "gross_revenue_minor": 0,
-                "refunded_minor": 0,
-                "net_revenue_minor": 0,
-                "avg_check_minor": 0,
-                "interval_count": 0,
-                "stage": "prospect",
-                "referrals_converted": 0,
-                "episode_peak": "active",
-                "value_at_risk_minor": 0,
-                "cashback_balance_minor": 0,
-                "status": "active",
-            }
-            for e in ids
-        ],
-    )
+    await insert_missing_customers(session, ids)
     rows = await session.scalars(
         select(Customer)
         .where(Customer.external_id.in_(ids))

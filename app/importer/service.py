@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
-from app.core.db import Database, insert_ignoring_conflicts, utcnow
+from app.core.db import Database, utcnow
 from app.core.money import to_minor
 from app.core.settings import Settings
 from app.customers import aggregates
@@ -40,35 +40,8 @@ class Report:
     seconds: float = 0.0
 
 
-async def _customer_ids(session: Any, external_ids: set[str], now: Any) -> dict[str, int]:
-    stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
-    await session.execute(
-        stmt,
-        [
-            {
-                "external_id": e,
-                "created_at": now,
-                "updated_at": now,
-                "profile_versions": {},
-                "contact_count": 0,
-                "review_count": 0,
-                "purchase_count": 0,
-                "purchase_days": 0,
-                "gross_revenue_minor": 0,
-                "refunded_minor": 0,
-                "net_revenue_minor": 0,
-                "avg_check_minor": 0,
-                "interval_count": 0,
-                "stage": "prospect",
-                "status": "active",
-                "referrals_converted": 0,
-                "episode_peak": "active",
-                "value_at_risk_minor": 0,
-                "cashback_balance_minor": 0,
-            }
-            for e in sorted(external_ids)
-        ],
-    )
+async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
+    await events_repository.insert_missing_customers(session, sorted(external_ids))
     rows = await session.execute(
         select(Customer.external_id, Customer.id).where(
             Customer.external_id.in_(list(external_ids))
@@ -80,7 +53,7 @@ async def _customer_ids(session: Any, external_ids: set[str], now: Any) -> dict[
 async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int]) -> None:
     now = utcnow()
     async with db.sessionmaker() as session, session.begin():
-        ids = await _customer_ids(session, {r.customer_id for r in rows}, now)
+        ids = await _customer_ids(session, {r.customer_id for r in rows})
         seen = set(
             (
                 await session.scalars(
