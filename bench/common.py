@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -103,3 +104,28 @@ def server(url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def median_ms(call: Callable[[], object], repeats: int) -> float:
+    """Median wall time of `call` in milliseconds, after one warm-up call."""
+    call()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times)
+
+
+def timed_get(client: httpx.Client, path: str, params: dict[str, str], repeats: int) -> float:
+    """Median milliseconds of a GET that must succeed."""
+    return median_ms(lambda: client.get(path, params=params).raise_for_status(), repeats)
+
+
+async def copy_connection(dsn: str) -> asyncpg.Connection:
+    """A connection for bulk COPY: jsonb values are given as ready binary (b"\\x01{...}")."""
+    conn = await asyncpg.connect(dsn)
+    await conn.set_type_codec(
+        "jsonb", encoder=lambda v: v, decoder=lambda b: b, schema="pg_catalog", format="binary"
+    )
+    return conn

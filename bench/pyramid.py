@@ -23,7 +23,7 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import create_key, fresh_database, server
+from bench.common import copy_connection, create_key, fresh_database, median_ms, server
 
 STAGES = ["prospect", "lead", "hot_lead", "buyer", "client", "regular", "adherent", "advocate"]
 WEIGHTS = [30, 15, 8, 25, 12, 6, 3, 1]
@@ -43,7 +43,7 @@ async def fill(dsn: str, n: int) -> None:
                 f"c{i}",
                 now,
                 now,
-                {},
+                b"\x01{}",
                 0,
                 0,
                 purchases,
@@ -58,14 +58,7 @@ async def fill(dsn: str, n: int) -> None:
                 0,
             )
         )
-    conn = await asyncpg.connect(dsn)
-    await conn.set_type_codec(
-        "jsonb",
-        encoder=lambda v: b"\x01{}",
-        decoder=lambda b: b,
-        schema="pg_catalog",
-        format="binary",
-    )
+    conn = await copy_connection(dsn)
     await conn.copy_records_to_table(
         "customers",
         records=rows,
@@ -90,16 +83,6 @@ async def fill(dsn: str, n: int) -> None:
     )
     await conn.execute("ANALYZE customers")
     await conn.close()
-
-
-def median_ms(fn, repeats: int) -> float:  # type: ignore[no-untyped-def]
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
