@@ -14,8 +14,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, gammaln, hyp2f1, logsumexp
+
+from app.ltv.optimize import best_of, converged
 
 Array = NDArray[np.float64]
 
@@ -128,12 +129,6 @@ def compress(x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> tuple[Array, Array, 
     return unique[:, 0], unique[:, 1], unique[:, 2], counts.astype(np.float64)
 
 
-def _converged(res: OptimizeResult) -> bool:
-    """Success, or a line search that stalled at machine precision on a flat optimum
-    (L-BFGS-B's ABNORMAL_TERMINATION) where the mean-scaled gradient is already ~0."""
-    return bool(res.success) or bool(np.max(np.abs(res.jac)) < 1e-4)
-
-
 class _Objective:
     """Negative mean log-likelihood and its gradient over log-parameters, fast.
 
@@ -229,22 +224,8 @@ def fit(
         w = np.asarray(weights, dtype=np.float64)
     objective = _Objective(xa, ta, Ta, w)
     rate = max(float(np.dot(w, xa)) / max(float(np.dot(w, Ta)), 1e-9), 1e-6)
-    starts = sorted(
-        (np.log(np.array([r0, r0 / rate, a0, b0])) for r0, a0, b0 in STARTS),
-        key=lambda s: objective(s)[0],
-    )
-    results = [
-        minimize(
-            objective,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[LOG_BOUNDS] * 4,
-            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
-        )
-        for start in starts[:2]
-    ]
-    best = min(results, key=lambda res: float(res.fun))
+    starts = [np.log(np.array([r0, r0 / rate, a0, b0])) for r0, a0, b0 in STARTS]
+    best = best_of(objective, starts, LOG_BOUNDS)
     r, alpha, a, b = (float(v) for v in np.exp(best.x))
     return BgNbdParams(
         r=r,
@@ -253,7 +234,7 @@ def fit(
         b=b,
         log_likelihood=float(-best.fun * objective.n),
         n_customers=round(objective.n),
-        converged=_converged(best),
+        converged=converged(best),
     )
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.optimize import OptimizeResult, minimize
 from scipy.special import digamma, gammaln
+
+from app.ltv.optimize import best_of, converged
 
 Array = NDArray[np.float64]
 LOG_BOUNDS = (-12.0, 14.0)
@@ -64,12 +65,6 @@ def gradient(
     d_q = psi - digamma(q) + np.log(g) - log_gmx
     d_g = q / g - (px + q) / (g + ma * xa)
     return np.array([np.sum(w * d) for d in (d_p, d_q, d_g)])
-
-
-def _converged(res: OptimizeResult) -> bool:
-    """Success, or a line search that stalled at machine precision on a flat optimum
-    (L-BFGS-B's ABNORMAL_TERMINATION) where the mean-scaled gradient is already ~0."""
-    return bool(res.success) or bool(np.max(np.abs(res.jac)) < 1e-4)
 
 
 class _Objective:
@@ -129,25 +124,11 @@ def fit(x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None) -> GammaGa
     objective = _Objective(xa, ma, w)
     scale = float(np.average(ma, weights=w)) if objective.n else 1.0
     # Start gamma where the population mean spend gamma * p / (q - 1) matches the data.
-    starts = sorted(
-        (
-            np.log([p0, q0, scale * max(q0 - 1.0, 0.5) / p0])
-            for p0, q0 in ((1.0, 1.0), (5.0, 3.0), (0.5, 5.0), (20.0, 10.0))
-        ),
-        key=lambda s: objective(s)[0],
-    )
-    results = [
-        minimize(
-            objective,
-            start,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=[LOG_BOUNDS] * 3,
-            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
-        )
-        for start in starts[:2]
+    starts = [
+        np.log([p0, q0, scale * max(q0 - 1.0, 0.5) / p0])
+        for p0, q0 in ((1.0, 1.0), (5.0, 3.0), (0.5, 5.0), (20.0, 10.0))
     ]
-    best = min(results, key=lambda res: float(res.fun))
+    best = best_of(objective, starts, LOG_BOUNDS)
     p, q, g = (float(v) for v in np.exp(best.x))
     return GammaGammaParams(
         p=p,
@@ -155,7 +136,7 @@ def fit(x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None) -> GammaGa
         gamma=g,
         log_likelihood=float(-best.fun * objective.n),
         n_customers=round(objective.n),
-        converged=_converged(best),
+        converged=converged(best),
     )
 
 
