@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import delete, insert, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers.models import Customer
@@ -148,3 +149,9 @@ async def close_planned(
         .where(Touch.id == touch_id, Touch.customer_id == customer_pk, Touch.status == "planned")
         .values(status="done", completed_at=at, outcome=outcome, channel=channel)
     )
+
+
+async def insert_touches(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """The new plans in one statement (the unit of work would insert them one by one)."""
+    if rows:
+        await session.execute(insert(Touch), rows)

@@ -63,29 +63,36 @@ async def replan(
     held = await repository.drop_planned(session, pks, now)
     histories = await repository.histories(session, pks)
     news = _announcements(await repository.announcements(session, now))
+    rows = []
     for c in customers:
         if c.id in held:
             continue
         p = planner.plan(state_of(c), histories.get(c.id, []), news, settings.touches, now)
         if p is None:
             continue
-        session.add(
-            Touch(
-                customer_id=c.id,
-                playbook=p.playbook,
-                reason_key=p.reason_key,
-                reason=p.reason,
-                script=p.script,
-                channel=p.channel,
-                offer=p.offer,
-                priority=p.priority,
-                needs_new_reason=p.needs_new_reason,
-                due_at=p.due_at,
-                status="planned",
-                announced=False,
-                created_at=now,
-            )
+        rows.append(
+            {
+                "customer_id": c.id,
+                "playbook": p.playbook,
+                "reason_key": p.reason_key,
+                "reason": p.reason,
+                "script": p.script,
+                "channel": p.channel,
+                "offer": p.offer,
+                "priority": p.priority,
+                "needs_new_reason": p.needs_new_reason,
+                "due_at": p.due_at,
+                "status": "planned",
+                "announced": False,
+                "created_at": now,
+                "claimed_by": None,
+                "claim_expires_at": None,
+                "outcome": None,
+                "note": None,
+                "completed_at": None,
+            }
         )
+    await repository.insert_touches(session, rows)
 
 
 async def on_ingest(ctx: IngestContext) -> None:
