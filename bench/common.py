@@ -12,10 +12,14 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
+
+from app.events.repository import new_customer_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get(
@@ -129,3 +133,13 @@ async def copy_connection(dsn: str) -> asyncpg.Connection:
         "jsonb", encoder=lambda v: v, decoder=lambda b: b, schema="pg_catalog", format="binary"
     )
     return conn
+
+
+async def copy_customers(conn: asyncpg.Connection, records: list[dict[str, Any]]) -> None:
+    """COPY customers: each record's values over the columns of a brand-new customer."""
+    now = datetime.now(UTC)
+    base = new_customer_row("", now) | {"profile_versions": b"\x01{}"}
+    extra = sorted({key for r in records for key in r} - set(base))
+    columns = [*base, *extra]
+    rows = [tuple({**base, **r}.get(c) for c in columns) for r in records]
+    await conn.copy_records_to_table("customers", records=rows, columns=columns)

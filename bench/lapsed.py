@@ -25,37 +25,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from app.core.db import create_database
 from app.core.settings import Settings
 from app.lapse import jobs
-from bench.common import copy_connection, create_key, fresh_database, server, timed_get
-
-COLUMNS = [
-    "external_id",
-    "created_at",
-    "updated_at",
-    "profile_versions",
-    "contact_count",
-    "review_count",
-    "purchase_count",
-    "purchase_days",
-    "gross_revenue_minor",
-    "refunded_minor",
-    "net_revenue_minor",
-    "avg_check_minor",
-    "interval_count",
-    "stage",
-    "status",
-    "referrals_converted",
-    "episode_peak",
-    "value_at_risk_minor",
-    "risk_value_minor",
-    "risk_since",
-    "usual_interval_days",
-    "last_purchase_at",
-    "at_risk_at",
-    "lapse_at",
-    "lost_at",
-    "next_status_at",
-    "main_category",
-]
+from bench.common import (
+    copy_connection,
+    copy_customers,
+    create_key,
+    fresh_database,
+    server,
+    timed_get,
+)
 
 
 async def fill(dsn: str, n: int, due: int) -> None:
@@ -90,38 +67,31 @@ async def fill(dsn: str, n: int, due: int) -> None:
             next_at = lapse
         active = status == "active"
         rows.append(
-            (
-                f"c{i}",
-                now,
-                now,
-                b"\x01{}",
-                0,
-                0,
-                4,
-                4,
-                check * 4,
-                0,
-                check * 4,
-                check,
-                3,
-                rnd.choice(["buyer", "client", "regular"]),
-                status,
-                0,
-                peak,
-                value,
-                None if active else value,
-                None if active else at_risk,
-                interval,
-                last,
-                at_risk,
-                lapse,
-                lost,
-                next_at,
-                rnd.choice(["coffee", "books", "furniture"]),
-            )
+            {
+                "external_id": f"c{i}",
+                "purchase_count": 4,
+                "purchase_days": 4,
+                "gross_revenue_minor": check * 4,
+                "net_revenue_minor": check * 4,
+                "avg_check_minor": check,
+                "interval_count": 3,
+                "stage": rnd.choice(["buyer", "client", "regular"]),
+                "status": status,
+                "episode_peak": peak,
+                "value_at_risk_minor": value,
+                "risk_value_minor": None if active else value,
+                "risk_since": None if active else at_risk,
+                "usual_interval_days": interval,
+                "last_purchase_at": last,
+                "at_risk_at": at_risk,
+                "lapse_at": lapse,
+                "lost_at": lost,
+                "next_status_at": next_at,
+                "main_category": rnd.choice(["coffee", "books", "furniture"]),
+            }
         )
     conn = await copy_connection(dsn)
-    await conn.copy_records_to_table("customers", records=rows, columns=COLUMNS)
+    await copy_customers(conn, rows)
     await conn.execute("VACUUM ANALYZE customers")
     await conn.close()
 

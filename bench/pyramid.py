@@ -23,7 +23,14 @@ import asyncpg
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import copy_connection, create_key, fresh_database, median_ms, server
+from bench.common import (
+    copy_connection,
+    copy_customers,
+    create_key,
+    fresh_database,
+    median_ms,
+    server,
+)
 
 STAGES = ["prospect", "lead", "hot_lead", "buyer", "client", "regular", "adherent", "advocate"]
 WEIGHTS = [30, 15, 8, 25, 12, 6, 3, 1]
@@ -31,7 +38,7 @@ WEIGHTS = [30, 15, 8, 25, 12, 6, 3, 1]
 
 async def fill(dsn: str, n: int) -> None:
     rnd = random.Random(5)
-    now = datetime.now(UTC)
+    datetime.now(UTC)
     rows = []
     for i in range(n):
         stage = rnd.choices(STAGES, WEIGHTS)[0]
@@ -39,48 +46,18 @@ async def fill(dsn: str, n: int) -> None:
         purchases = 0 if rank < 3 else rank - 2 + rnd.randrange(3)
         revenue = purchases * rnd.randrange(50_000, 500_000)
         rows.append(
-            (
-                f"c{i}",
-                now,
-                now,
-                b"\x01{}",
-                0,
-                0,
-                purchases,
-                purchases,
-                revenue,
-                0,
-                revenue,
-                revenue // max(purchases, 1),
-                0,
-                stage,
-                "active",
-                0,
-            )
+            {
+                "external_id": f"c{i}",
+                "purchase_count": purchases,
+                "purchase_days": purchases,
+                "gross_revenue_minor": revenue,
+                "net_revenue_minor": revenue,
+                "avg_check_minor": revenue // max(purchases, 1),
+                "stage": stage,
+            }
         )
     conn = await copy_connection(dsn)
-    await conn.copy_records_to_table(
-        "customers",
-        records=rows,
-        columns=[
-            "external_id",
-            "created_at",
-            "updated_at",
-            "profile_versions",
-            "contact_count",
-            "review_count",
-            "purchase_count",
-            "purchase_days",
-            "gross_revenue_minor",
-            "refunded_minor",
-            "net_revenue_minor",
-            "avg_check_minor",
-            "interval_count",
-            "stage",
-            "status",
-            "referrals_converted",
-        ],
-    )
+    await copy_customers(conn, rows)
     await conn.execute("ANALYZE customers")
     await conn.close()
 

@@ -21,29 +21,15 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import copy_connection, create_key, fresh_database, server, timed_get
+from bench.common import (
+    copy_connection,
+    copy_customers,
+    create_key,
+    fresh_database,
+    server,
+    timed_get,
+)
 
-CUSTOMER_COLUMNS = [
-    "external_id",
-    "created_at",
-    "updated_at",
-    "profile_versions",
-    "contact_count",
-    "review_count",
-    "purchase_count",
-    "purchase_days",
-    "gross_revenue_minor",
-    "refunded_minor",
-    "net_revenue_minor",
-    "avg_check_minor",
-    "interval_count",
-    "stage",
-    "status",
-    "referrals_converted",
-    "episode_peak",
-    "value_at_risk_minor",
-    "cashback_balance_minor",
-]
 TOUCH_COLUMNS = [
     "customer_id",
     "playbook",
@@ -64,31 +50,13 @@ async def fill(dsn: str, n: int) -> None:
     rnd = random.Random(3)
     now = datetime.now(UTC)
     conn = await copy_connection(dsn)
-    customers = [
-        (
-            f"c{i}",
-            now,
-            now,
-            b"\x01{}",
-            0,
-            0,
-            1,
-            1,
-            0,
-            0,
-            0,
-            0,
-            0,
-            "buyer",
-            "active",
-            0,
-            "active",
-            0,
-            0,
-        )
-        for i in range(n)
-    ]
-    await conn.copy_records_to_table("customers", records=customers, columns=CUSTOMER_COLUMNS)
+    await copy_customers(
+        conn,
+        [
+            {"external_id": f"c{i}", "purchase_count": 1, "purchase_days": 1, "stage": "buyer"}
+            for i in range(n)
+        ],
+    )
     ids = [r["id"] for r in await conn.fetch("SELECT id FROM customers ORDER BY id")]
     channels = ["email", "call", "sms", "messenger", "push", "paper_mail"]
     touches = [
