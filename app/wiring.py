@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
+from app.analytics.router import router as analytics_router
 from app.cashback.router import router as cashback_router
 from app.customers.router import router as customers_router
+from app.dashboard.router import router as dashboard_router
 from app.events.router import router as events_router
 from app.health.router import router as health_router
 from app.lapse.router import router as lapse_router
@@ -28,6 +30,8 @@ ROUTERS: list[APIRouter] = [
     cashback_router,
     touches_router,
     webhooks_router,
+    analytics_router,
+    dashboard_router,
 ]
 
 

@@ -1,0 +1,1 @@
+"""Analytics for the dashboard: the LTV histogram and monthly retention cohorts."""
