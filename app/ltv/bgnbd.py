@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.special import betaln, digamma, gammaln, hyp2f1, logsumexp
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
 from app.ltv.optimize import best_of, converged
 
 Array = NDArray[np.float64]
+# Eq. (10) has removable singularities at a = 1 (and a + b = 1 for x = 0): average both sides.
+_SINGULAR = 1e-6
 
 # Bounds on log-parameters: wide enough for any shop, tight enough to keep exp() finite.
 LOG_BOUNDS = (-12.0, 12.0)
@@ -44,6 +46,10 @@ class BgNbdParams:
 
 def _arrays(*values: ArrayLike) -> tuple[Array, ...]:
     return tuple(np.asarray(v, dtype=np.float64) for v in values)
+
+
+def _broadcast(*values: ArrayLike) -> tuple[Array, ...]:
+    return tuple(np.broadcast_arrays(*_arrays(*values)))
 
 
 def _terms(
@@ -238,47 +244,85 @@ def fit(
     )
 
 
-def p_alive(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
-    """P(the customer has not dropped out by T); 1 for customers without repeat purchases."""
+def _log_odds_dropped(params: BgNbdParams, x: Array, t_x: Array, T: Array) -> Array:
+    """log P(dropped out after the last purchase) / P(alive at T); -inf when x == 0."""
     r, alpha, a, b = params.vector
-    xa, ta, Ta = _arrays(x, t_x, T)
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        log_ratio = (
-            np.log(a)
-            - np.log(np.maximum(b + xa - 1, 1e-300))
-            + (r + xa) * (np.log(alpha + Ta) - np.log(alpha + ta))
-        )
-        odds = np.where(xa > 0, np.exp(np.minimum(log_ratio, 700.0)), 0.0)
-    return np.asarray(1.0 / (1.0 + odds), dtype=np.float64)
+    x1 = np.maximum(x, 1)
+    log_odds = np.log(a) - np.log(b + x1 - 1) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    return np.where(x > 0, log_odds, -np.inf)
+
+
+def p_alive(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> Array:
+    """P(the customer has not dropped out by T | x, t_x, T); 1 when x == 0 (a customer can
+    only drop out right after a repeat purchase). Fader, Hardie & Lee, "Computing P(alive)
+    using the BG/NBD model":
+    1 / (1 + [x > 0] a / (b + x - 1) ((alpha + T) / (alpha + t_x))^(r + x)).
+    """
+    xa, ta, Ta = _broadcast(x, t_x, T)
+    return np.asarray(expit(-_log_odds_dropped(params, xa, ta, Ta)), dtype=np.float64)
+
+
+def _purchases_if_alive(
+    r: float, alpha: float, a: float, b: float, t: Array, x: Array, T: Array
+) -> Array:
+    """E[purchases in (T, T + t] | alive at T, x, T]: eq. (10) without its P(alive) factor.
+
+    Eq. (10) is c / (a - 1) * (1 - (1 - z)^(r + x) 2F1(r + x, b + x; c; z)) with c = a + b + x - 1
+    and z = t / (alpha + T + t). For frequent buyers over long horizons 2F1 overflows while the
+    power underflows (inf * 0). Euler's transformation 2F1(A, B; C; z) =
+    (1 - z)^(C - A - B) 2F1(C - A, C - B; C; z) gives the same product as
+    (1 - z)^(a - 1) 2F1(a + b - 1 - r, a - 1; c; z), which has the opposite weakness (very
+    large a and b). Each row takes the form whose power of (1 - z) is the smaller, and the
+    other where that still fails.
+    """
+    shape = np.broadcast(t, x, T).shape
+    t, x, T = (np.broadcast_to(v, shape).ravel() for v in (t, x, T))
+    z = t / (alpha + T + t)
+    log1mz = np.log1p(-z)
+
+    def product(a_: float, b_: float, euler: NDArray[np.bool_]) -> Array:
+        out = np.empty_like(z)
+        c = a_ + b_ + x - 1
+        e, d = euler, ~euler
+        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+            out[e] = np.exp((a_ - 1) * log1mz[e]) * hyp2f1(a_ + b_ - 1 - r, a_ - 1, c[e], z[e])
+            out[d] = np.exp((r + x[d]) * log1mz[d]) * hyp2f1(r + x[d], b_ + x[d], c[d], z[d])
+        return out
+
+    def formula(a_: float, b_: float) -> Array:
+        euler = r + x > a_ - 1
+        prod = product(a_, b_, euler)
+        failed = ~np.isfinite(prod)
+        if failed.any():
+            prod = np.where(failed, product(a_, b_, ~euler), prod)
+        value = (a_ + b_ + x - 1) / (a_ - 1) * (1.0 - prod)
+        return np.asarray(value, dtype=np.float64).reshape(shape)
+
+    if abs(a - 1) < _SINGULAR:
+        return 0.5 * (formula(1 - _SINGULAR, b) + formula(1 + _SINGULAR, b))
+    if abs(a + b - 1) < _SINGULAR and np.any(x == 0):
+        lo, hi = formula(a, 1 - a - _SINGULAR), formula(a, 1 - a + _SINGULAR)
+        return np.where(x.reshape(shape) == 0, 0.5 * (lo + hi), formula(a, b))
+    return formula(a, b)
 
 
 def expected_purchases(
     params: BgNbdParams, t: ArrayLike, x: ArrayLike, t_x: ArrayLike, T: ArrayLike
 ) -> Array:
-    """E[purchases in (T, T + t] | x, t_x, T]: equation (10) of the paper."""
+    """E[purchases in (T, T + t] | x, t_x, T]: eq. (10) of the paper, in a stable form."""
     r, alpha, a, b = params.vector
-    ta_, xa, txa, Ta = _arrays(t, x, t_x, T)
-    z = ta_ / (alpha + Ta + ta_)
-    head = (a + b + xa - 1) / (a - 1)
-    tail = 1.0 - ((alpha + Ta) / (alpha + Ta + ta_)) ** (r + xa) * hyp2f1(
-        r + xa, b + xa, a + b + xa - 1, z
-    )
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        odds = np.where(
-            xa > 0,
-            a / np.maximum(b + xa - 1, 1e-300) * ((alpha + Ta) / (alpha + txa)) ** (r + xa),
-            0.0,
-        )
-    return np.asarray(head * tail / (1.0 + odds), dtype=np.float64)
+    ta_, xa, txa, Ta = _broadcast(t, x, t_x, T)
+    alive = expit(-_log_odds_dropped(params, xa, txa, Ta))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(alive * _purchases_if_alive(r, alpha, a, b, ta_, xa, Ta), np.float64)
 
 
 def expected_purchases_new(params: BgNbdParams, t: ArrayLike) -> Array:
-    """E[X(t)] for a customer just acquired (unconditional)."""
+    """E[X(t)] for a customer just acquired (eq. 9 of the paper: the unconditional mean)."""
     r, alpha, a, b = params.vector
     (ta,) = _arrays(t)
-    head = (a + b - 1) / (a - 1)
-    tail = 1.0 - (alpha / (alpha + ta)) ** r * hyp2f1(r, b, a + b - 1, ta / (alpha + ta))
-    return np.asarray(head * tail, dtype=np.float64)
+    zero = np.zeros_like(ta)
+    return _purchases_if_alive(r, alpha, a, b, ta, zero, zero)
 
 
 def median_days_to_next_purchase(params: BgNbdParams, x: ArrayLike, T: ArrayLike) -> Array:

@@ -161,3 +161,13 @@ def test_p_alive_is_a_probability_and_expectations_grow(x: int, t_frac: float, T
     assert 0.0 <= alive <= 1.0
     e = bgnbd.expected_purchases(p, np.array([30.0, 90.0, 365.0]), x, t_x, T)
     assert np.all(np.diff(e) >= -1e-12) and e[0] >= 0
+
+
+def test_expected_purchases_stay_finite_for_frequent_buyers_over_long_horizons() -> None:
+    # The direct eq. (10) overflows here (2F1 → inf times a power → 0); the value below was
+    # computed with mpmath at 50 digits.
+    p = bgnbd.BgNbdParams(1.836, 23.39, 0.235, 0.565)
+    value = float(bgnbd.expected_purchases(p, 36500.0, 300, 189.6, 203))
+    assert value == pytest.approx(0.24244368944528591, rel=1e-9)
+    many = bgnbd.expected_purchases(p, np.array([30.0, 3650.0, 36500.0]), 300, 189.6, 203)
+    assert np.all(np.isfinite(many)) and np.all(np.diff(many) >= 0)
