@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +49,7 @@ def summarise(purchases: Iterable[tuple[datetime, int]], as_of: datetime) -> Sum
     by_day: dict[date, int] = defaultdict(int)
     for at, amount in purchases:
         if at <= as_of and amount > 0:
-            by_day[at.date()] += amount
+            by_day[at.astimezone(UTC).date()] += amount
     if not by_day:
         return Summary(0, 0.0, 0.0, 0.0, None)
     days = sorted(by_day)
@@ -59,7 +59,7 @@ def summarise(purchases: Iterable[tuple[datetime, int]], as_of: datetime) -> Sum
     return Summary(
         x=x,
         t_x=float((last - first).days),
-        T=float(max((as_of.date() - first).days, (last - first).days)),
+        T=float(max((as_of.astimezone(UTC).date() - first).days, (last - first).days)),
         m_minor=float(np.mean(repeat)) if repeat else 0.0,
         first_day=first,
     )

@@ -171,3 +171,31 @@ def test_expected_purchases_stay_finite_for_frequent_buyers_over_long_horizons()
     assert value == pytest.approx(0.24244368944528591, rel=1e-9)
     many = bgnbd.expected_purchases(p, np.array([30.0, 3650.0, 36500.0]), 300, 189.6, 203)
     assert np.all(np.isfinite(many)) and np.all(np.diff(many) >= 0)
+
+
+def test_the_optimisers_fast_objective_equals_the_plain_likelihood() -> None:
+    x, t_x, T = _simulate(3000, 0.4, 20.0, 0.9, 2.5, seed=11)
+    ux, ut, uT, w = bgnbd.compress(x, t_x, T)
+    fast = bgnbd._Objective(ux, ut, uT, w)
+    for point in ([0.0, 0.0, 0.0, 0.0], [-1.0, 3.0, -0.2, 0.9], [1.2, -0.5, 2.0, -1.5]):
+        logp = np.array(point)
+        value, grad = fast(logp)
+        params = tuple(float(v) for v in np.exp(logp))
+        plain = bgnbd.log_likelihood(params, ux, ut, uT, w) / fast.n
+        plain_grad = bgnbd.gradient(params, ux, ut, uT, w) * np.exp(logp) / fast.n
+        assert value == pytest.approx(-plain, rel=1e-12)
+        np.testing.assert_allclose(grad, -plain_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_summary_counts_utc_days() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from app.ltv.clv import summarise
+
+    msk = timezone(timedelta(hours=3))
+    # 01:00 in Moscow on the 2nd is 22:00 UTC on the 1st: the same UTC day as the first order.
+    s = summarise(
+        [(datetime(2025, 1, 1, 10, tzinfo=UTC), 100), (datetime(2025, 1, 2, 1, tzinfo=msk), 50)],
+        datetime(2025, 2, 1, tzinfo=UTC),
+    )
+    assert (s.x, s.T) == (0, 31.0)
