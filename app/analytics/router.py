@@ -12,8 +12,8 @@ from app.analytics.cohorts import histogram, retention
 from app.auth.principal import CustomersReader
 from app.core.db import Session, utcnow
 from app.core.money import MoneyOut, from_minor
+from app.core.types import AsOf
 from app.customers.models import Customer, Order
-from app.stages.router import AsOf
 
 router = APIRouter(prefix="/v1/analytics", tags=["analytics"])
 

@@ -241,6 +241,30 @@ async def view(session: AsyncSession, settings: Settings, c: Customer) -> Cashba
     )
 
 
+def _remember(
+    session: AsyncSession,
+    c: Customer,
+    key: str,
+    amount_minor: int,
+    status: int,
+    body: dict[str, Any],
+    now: datetime,
+) -> tuple[int, dict[str, Any]]:
+    """Keep the answer under its Idempotency-Key, so a retry gets exactly this."""
+    session.add(
+        Redemption(
+            customer_id=c.id,
+            idempotency_key=key,
+            amount_minor=amount_minor,
+            succeeded=status < 400,
+            status_code=status,
+            response=body,
+            created_at=now,
+        )
+    )
+    return status, body
+
+
 async def redeem(
     session: AsyncSession, settings: Settings, customer_id: str, amount_minor: int, key: str
 ) -> tuple[int, dict[str, Any]]:
@@ -267,18 +291,7 @@ async def redeem(
             "detail": error.detail,
             **error.extra,
         }
-        session.add(
-            Redemption(
-                customer_id=c.id,
-                idempotency_key=key,
-                amount_minor=amount_minor,
-                succeeded=False,
-                status_code=409,
-                response=body,
-                created_at=now,
-            )
-        )
-        return 409, body
+        return _remember(session, c, key, amount_minor, 409, body, now)
     taken = _debit(await repository.open_lots(session, c.id), amount_minor)
     assert taken == amount_minor, "cached balance and lots disagree"
     c.cashback_balance_minor -= amount_minor
@@ -301,19 +314,8 @@ async def redeem(
         created_at=now,
     )
     body = out.model_dump(mode="json")
-    session.add(
-        Redemption(
-            customer_id=c.id,
-            idempotency_key=key,
-            amount_minor=amount_minor,
-            succeeded=True,
-            status_code=201,
-            response=body,
-            created_at=now,
-        )
-    )
-    await emit(session, "cashback.redeemed", {**body, "amount": body["amount"]}, c.external_id)
-    return 201, body
+    await emit(session, "cashback.redeemed", body, c.external_id)
+    return _remember(session, c, key, amount_minor, 201, body, now)
 
 
 async def expire_lots(session: AsyncSession, now: datetime, limit: int) -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import StringConstraints
+from fastapi import Query
+from pydantic import AwareDatetime, StringConstraints
 
 # Identifiers from the sender's systems: printable, no control characters.
 ExternalId = Annotated[
@@ -27,3 +28,10 @@ class Channel(StrEnum):
     PUSH = "push"
     PAPER_MAIL = "paper_mail"
     VISIT = "visit"
+
+
+# Analytical reads take `as_of`: events after it are ignored, so answers can be reproduced.
+AsOf = Annotated[
+    AwareDatetime | None,
+    Query(description="Answer as of this time, from events at or before it (RFC 3339)."),
+]

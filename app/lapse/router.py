@@ -10,10 +10,9 @@ from app.auth.principal import CustomersReader
 from app.core.db import Session
 from app.core.money import PositiveMoney, to_minor
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
-from app.core.types import ShortText
+from app.core.types import AsOf, ShortText
 from app.lapse import repository, service
 from app.lapse.schemas import LapsedCustomer, LapsedSort, RiskStatus
-from app.stages.router import AsOf
 from app.stages.rules import STAGES
 
 router = APIRouter(tags=["lapse"])

@@ -5,21 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
-from pydantic import AwareDatetime
 
 from app.auth.principal import Admin, CustomersReader
 from app.core.db import Session
+from app.core.types import AsOf
 from app.customers.router import CustomerIdPath
 from app.customers.service import get_customer
 from app.ltv import repository, service
 from app.ltv.schemas import FitIn, LtvOut, ModelOut
 
 router = APIRouter(tags=["ltv"])
-
-AsOf = Annotated[
-    AwareDatetime | None,
-    Query(description="Use only events at or before this time (RFC 3339); default now."),
-]
 
 
 @router.get("/v1/customers/{customer_id}/ltv", response_model=LtvOut)

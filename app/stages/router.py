@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Request
 
 from app.auth.principal import CustomersReader
 from app.core.db import Session
+from app.core.types import AsOf
 from app.customers.router import CustomerIdPath
 from app.customers.service import get_customer
 from app.stages import service
 from app.stages.schemas import PyramidOut, StageOut
 
 router = APIRouter(tags=["stages"])
-
-AsOf = Annotated[
-    AwareDatetime | None,
-    Query(description="Answer as of this time, from events at or before it (RFC 3339)."),
-]
 
 
 @router.get("/v1/customers/{customer_id}/stage", response_model=StageOut)

@@ -10,10 +10,9 @@ from app.auth.principal import Principal, require
 from app.auth.scopes import Scope
 from app.core.db import Session
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
-from app.core.types import Channel
+from app.core.types import AsOf, Channel
 from app.customers.router import CustomerIdPath
 from app.customers.service import get_customer
-from app.stages.router import AsOf
 from app.touches import service
 from app.touches.schemas import AnnouncementIn, AnnouncementOut, ClaimIn, OutcomeIn, TouchOut
 
