@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from app.ltv.bgnbd import BgNbdParams, expected_purchases
-from app.ltv.gamma_gamma import GammaGammaParams
 
 # Below this many customers with a repeat purchase the fit is too noisy to trust; the service
 # then answers from the priors below (model "heuristic").
@@ -29,8 +28,8 @@ MIN_REPEAT_CUSTOMERS_TO_FIT = 30
 PRIOR_R = 0.25
 PRIOR_A = 0.8
 PRIOR_B = 2.4
-# Gamma-Gamma: p = 6, q = 4 (CDNOW: 6.25, 3.74); gamma set so that the population mean spend
-# gamma * p / (q - 1) equals the shop's average check.
+# Gamma-Gamma: p = 6, q = 4 (CDNOW: 6.25, 3.74), with the population mean spend
+# gamma * p / (q - 1) taken to be the customer's own average check.
 PRIOR_P = 6.0
 PRIOR_Q = 4.0
 
@@ -69,32 +68,6 @@ def prior_bgnbd(rhythm_days: float) -> BgNbdParams:
     return BgNbdParams(r=PRIOR_R, alpha=PRIOR_R * rhythm_days, a=PRIOR_A, b=PRIOR_B)
 
 
-def prior_gamma_gamma(average_check: float) -> GammaGammaParams:
-    return GammaGammaParams(
-        p=PRIOR_P, q=PRIOR_Q, gamma=max(average_check, 1.0) * (PRIOR_Q - 1) / PRIOR_P
-    )
-
-
-def discounted_value(
-    params: BgNbdParams,
-    spend_per_purchase: float,
-    horizon_days: float,
-    annual_discount_rate: float,
-    x: float,
-    t_x: float,
-    T: float,
-    step_days: float = 30.0,
-) -> float:
-    """Expected spend over the horizon, each month's expected purchases discounted to today."""
-    if horizon_days <= 0:
-        return 0.0
-    edges = np.append(np.arange(step_days, horizon_days, step_days), horizon_days)
-    cumulative = expected_purchases(params, edges, x, t_x, T)
-    per_step = np.diff(np.concatenate([[0.0], cumulative]))
-    discount = (1.0 + annual_discount_rate) ** (-edges / 365.0)
-    return float(np.sum(per_step * discount) * spend_per_purchase)
-
-
 def discounted_values(
     params: BgNbdParams,
     spend_per_purchase: NDArray[np.float64],
@@ -105,7 +78,8 @@ def discounted_values(
     T: NDArray[np.float64],
     step_days: float = 30.0,
 ) -> NDArray[np.float64]:
-    """`discounted_value` for many customers at once (one row of month edges for all)."""
+    """Expected spend over the horizon, each month's expected purchases discounted to today
+    (vectorised over customers: one row of month edges for all)."""
     if horizon_days <= 0:
         return np.zeros_like(x)
     edges = np.append(np.arange(step_days, horizon_days, step_days), horizon_days)[:, None]

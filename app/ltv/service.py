@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
@@ -20,6 +21,8 @@ from app.customers.models import Customer
 from app.ltv import bgnbd, clv, gamma_gamma, repository
 from app.ltv.models import ModelFit
 from app.ltv.schemas import LtvOut, ModelOut, PredictedLtv, SimpleLtv
+
+Array = NDArray[np.float64]
 
 MODEL_FITTED = "bgnbd+gg"
 MODEL_HEURISTIC = "heuristic"
@@ -112,6 +115,43 @@ async def fit_models(session: AsyncSession, settings: Settings, as_of: datetime 
     return row
 
 
+def _predict_group(
+    models: Models,
+    settings: Settings,
+    rhythm_days: float,
+    summaries: list[clv.Summary],
+    avg_checks_minor: list[int],
+    horizon_days: float,
+) -> dict[str, Array]:
+    """Predictions for customers sharing one model (vectorised; a group may be one customer).
+
+    Without a fitted model the priors take alpha from the group's category rhythm and, for
+    spend, the customer's own average check as the population mean.
+    """
+    bg = models.bgnbd or clv.prior_bgnbd(rhythm_days)
+    x = np.array([s.x for s in summaries], dtype=np.float64)
+    t_x = np.array([s.t_x for s in summaries], dtype=np.float64)
+    T = np.array([s.T for s in summaries], dtype=np.float64)
+    m = np.array([s.m_minor / 100 for s in summaries], dtype=np.float64)
+    avg = np.array([c / 100 for c in avg_checks_minor], dtype=np.float64)
+    if models.gg is not None:
+        spend = gamma_gamma.expected_spend(models.gg, x, m)
+    else:
+        w = clv.PRIOR_P * x / (clv.PRIOR_P * x + clv.PRIOR_Q - 1)
+        spend = (1 - w) * avg + w * m
+    # q <= 1 has no finite population mean: fall back to the customer's average check.
+    spend = np.where(np.isfinite(spend) & (spend > 0), spend, avg)
+    return {
+        "p_alive": bgnbd.p_alive(bg, x, t_x, T),
+        "expected_purchases": bgnbd.expected_purchases(bg, horizon_days, x, t_x, T),
+        "spend": spend,
+        "value": clv.discounted_values(
+            bg, spend, horizon_days, settings.ltv_annual_discount_rate, x, t_x, T
+        ),
+        "next_in_days": bgnbd.median_days_to_next_purchase(bg, x, T),
+    }
+
+
 def _predict(
     models: Models,
     settings: Settings,
@@ -120,21 +160,21 @@ def _predict(
     avg_check_minor: int,
     horizon_days: float,
 ) -> dict[str, Any]:
-    bg = models.bgnbd or clv.prior_bgnbd(settings.rhythm_days(category))
-    gg = models.gg or clv.prior_gamma_gamma(avg_check_minor / 100)
-    x, t_x, T = summary.x, summary.t_x, summary.T
-    spend = float(gamma_gamma.expected_spend(gg, x, summary.m_minor / 100))
-    if not np.isfinite(spend) or spend <= 0:  # q <= 1: no finite population mean
-        spend = avg_check_minor / 100
-    expected = float(bgnbd.expected_purchases(bg, horizon_days, x, t_x, T))
-    wait = float(bgnbd.median_days_to_next_purchase(bg, x, T))
+    """One customer's predictions (the group computation with a group of one)."""
+    one = _predict_group(
+        models,
+        settings,
+        settings.rhythm_days(category),
+        [summary],
+        [avg_check_minor],
+        horizon_days,
+    )
+    wait = float(one["next_in_days"][0])
     return {
-        "p_alive": float(bgnbd.p_alive(bg, x, t_x, T)),
-        "expected_purchases": expected,
-        "spend": spend,
-        "value": clv.discounted_value(
-            bg, spend, horizon_days, settings.ltv_annual_discount_rate, x, t_x, T
-        ),
+        "p_alive": float(one["p_alive"][0]),
+        "expected_purchases": float(one["expected_purchases"][0]),
+        "spend": float(one["spend"][0]),
+        "value": float(one["value"][0]),
         "next_in_days": wait if wait <= NEXT_PURCHASE_LIMIT_DAYS else None,
     }
 
@@ -169,24 +209,16 @@ async def refresh_predictions(
         groups[None if models.bgnbd else settings.rhythm_days(category)].append(i)
     rows: list[dict[str, Any]] = [{} for _ in ready]
     for rhythm, members in groups.items():
-        bg = models.bgnbd or clv.prior_bgnbd(rhythm or settings.default_rhythm_days)
-        x = np.array([ready[i][3].x for i in members], dtype=np.float64)
-        t_x = np.array([ready[i][3].t_x for i in members], dtype=np.float64)
-        T = np.array([ready[i][3].T for i in members], dtype=np.float64)
-        m = np.array([ready[i][3].m_minor / 100 for i in members], dtype=np.float64)
-        avg = np.array([ready[i][2] / 100 for i in members], dtype=np.float64)
-        if models.gg is not None:
-            spend = gamma_gamma.expected_spend(models.gg, x, m)
-        else:  # the prior's population mean is the customer's own average check
-            w = clv.PRIOR_P * x / (clv.PRIOR_P * x + clv.PRIOR_Q - 1)
-            spend = (1 - w) * avg + w * m
-        spend = np.where(np.isfinite(spend) & (spend > 0), spend, avg)
-        alive = bgnbd.p_alive(bg, x, t_x, T)
-        expected = bgnbd.expected_purchases(bg, float(horizon), x, t_x, T)
-        wait = bgnbd.median_days_to_next_purchase(bg, x, T)
-        value = clv.discounted_values(
-            bg, spend, float(horizon), settings.ltv_annual_discount_rate, x, t_x, T
+        p = _predict_group(
+            models,
+            settings,
+            rhythm or settings.default_rhythm_days,
+            [ready[i][3] for i in members],
+            [ready[i][2] for i in members],
+            float(horizon),
         )
+        alive, expected, spend = p["p_alive"], p["expected_purchases"], p["spend"]
+        value, wait = p["value"], p["next_in_days"]
         for j, i in enumerate(members):
             pk, _, _, summary = ready[i]
             assert summary.first_day is not None
