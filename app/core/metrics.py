@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,8 +44,6 @@ async def render(session: AsyncSession) -> bytes:
     ).one()
     OUTBOX_BACKLOG.set(count or 0)
     if oldest is not None and oldest.tzinfo is None:
-        from datetime import UTC
-
         oldest = oldest.replace(tzinfo=UTC)
     OUTBOX_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0)
     return generate_latest()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -17,3 +20,18 @@ async def page_after(session: AsyncSession, after_pk: int | None, limit: int) ->
     if after_pk is not None:
         stmt = stmt.where(Customer.id > after_pk)
     return list(await session.scalars(stmt))
+
+
+async def claim_due(
+    session: AsyncSession, due_column: Any, now: datetime, limit: int
+) -> list[Customer]:
+    """Customers whose `due_column` time has come, oldest first, locked for this transaction;
+    rows another worker holds are skipped (SKIP LOCKED), so workers never overlap."""
+    rows = await session.scalars(
+        select(Customer)
+        .where(due_column <= now)
+        .order_by(due_column)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)

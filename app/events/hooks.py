@@ -32,9 +32,6 @@ class IngestContext:
     # Every order of those customers (all time), as the aggregates were computed from them.
     orders: dict[str, list[OrderFacts]] = field(default_factory=dict)
 
-    def events_of(self, customer_id: str) -> list[EventIn]:
-        return [e for e in self.accepted if e.customer_id == customer_id]
-
 
 IngestHook = Callable[[IngestContext], Awaitable[None]]
 _hooks: list[tuple[str, IngestHook]] = []

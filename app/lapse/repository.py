@@ -9,20 +9,14 @@ from typing import Any
 from sqlalchemy import case, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers import repository as customers_repository
 from app.customers.models import Customer
 from app.lapse.schemas import LapsedSort
 from app.ltv.models import CustomerPrediction, ModelFit
 
 
 async def due(session: AsyncSession, now: datetime, limit: int) -> list[Customer]:
-    rows = await session.scalars(
-        select(Customer)
-        .where(Customer.next_status_at <= now)
-        .order_by(Customer.next_status_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(rows)
+    return await customers_repository.claim_due(session, Customer.next_status_at, now, limit)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.customers import repository as customers_repository
 from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.stages.models import StageChange
@@ -41,14 +42,7 @@ async def referrals_converted_as_of(
 
 
 async def due_for_review(session: AsyncSession, now: datetime, limit: int) -> list[Customer]:
-    rows = await session.scalars(
-        select(Customer)
-        .where(Customer.stage_review_at <= now)
-        .order_by(Customer.stage_review_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return list(rows)
+    return await customers_repository.claim_due(session, Customer.stage_review_at, now, limit)
 
 
 async def pyramid_now(session: AsyncSession) -> list[tuple[str, int, int, int]]:

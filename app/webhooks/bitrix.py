@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from app.core.db import Database
+from app.core.db import Database, utcnow
 from app.core.outbox import OutboxMessage
 from app.core.settings import Settings
 from app.webhooks import repository, retry
@@ -74,7 +74,7 @@ class Portal:
                 str(body.get("error", f"HTTP_{response.status_code}")),
                 response.status_code,
                 str(body.get("error_description", "")),
-                retry.parse_retry_after(response.headers.get("retry-after"), _now()),
+                retry.parse_retry_after(response.headers.get("retry-after"), utcnow()),
             )
         return body.get("result")
 
@@ -96,12 +96,6 @@ class Portal:
                 )
             results.update((result or {}).get("result") or {})
         return results
-
-
-def _now() -> Any:
-    from app.core.db import utcnow
-
-    return utcnow()
 
 
 async def _contact_id(portal: Portal, customer_id: str) -> int:
