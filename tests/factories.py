@@ -6,6 +6,8 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
+
 _seq = itertools.count(1)
 BASE_TIME = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -67,3 +69,18 @@ def profile(
     customer: str, days: float = 0, event_id: str | None = None, **fields: Any
 ) -> dict[str, Any]:
     return _common("profile", customer, days, event_id) | fields
+
+
+# For tests whose events must be recent (stages, lapse, touches judge against the clock).
+NOW = datetime.now(UTC)
+
+
+def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
+    """The event as it happened `days_ago` days before the test run."""
+    return body | {"occurred_at": (NOW - timedelta(days=days_ago)).isoformat()}
+
+
+async def send(client: httpx.AsyncClient, headers: dict[str, str], *events: dict[str, Any]) -> None:
+    """Post a batch that must be accepted whole."""
+    r = await client.post("/v1/events/batch", json={"events": list(events)}, headers=headers)
+    assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text

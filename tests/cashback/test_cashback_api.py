@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -15,23 +15,13 @@ from app.core.outbox import OutboxMessage
 from app.customers.models import Customer
 from tests import factories as f
 from tests.conftest import KeyMaker
-
-NOW = datetime.now(UTC)
-
-
-def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
-    return body | {"occurred_at": (NOW - timedelta(days=days_ago)).isoformat()}
+from tests.factories import NOW, at, send
 
 
 @pytest.fixture
 async def h(make_key: KeyMaker) -> dict[str, str]:
     key = await make_key(Scope.EVENTS_WRITE, Scope.CASHBACK_READ, Scope.CASHBACK_WRITE)
     return {"Authorization": f"Bearer {key}"}
-
-
-async def send(client: httpx.AsyncClient, h: dict[str, str], *events: dict[str, Any]) -> None:
-    r = await client.post("/v1/events/batch", json={"events": list(events)}, headers=h)
-    assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
 
 
 async def cashback(client: httpx.AsyncClient, h: dict[str, str], c: str) -> dict[str, Any]:

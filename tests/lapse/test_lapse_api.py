@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -14,17 +14,7 @@ from app.core.outbox import OutboxMessage
 from app.lapse import jobs
 from tests import factories as f
 from tests.conftest import KeyMaker
-
-NOW = datetime.now(UTC)
-
-
-def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
-    return body | {"occurred_at": (NOW - timedelta(days=days_ago)).isoformat()}
-
-
-async def _send(client: httpx.AsyncClient, h: dict[str, str], events: list[dict[str, Any]]) -> None:
-    r = await client.post("/v1/events/batch", json={"events": events}, headers=h)
-    assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
+from tests.factories import NOW, at, send
 
 
 async def _messages(app: Any, customer: str | None = None) -> list[tuple[str, str | None]]:
@@ -52,7 +42,7 @@ async def test_episode_messages_once_and_reactivation(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     coffee = [at(f.purchase("c1", category="coffee"), 30 - 1.4 * i) for i in range(10)]
-    await _send(client, h, coffee)  # last purchase 17.4 days ago: long lapsed for a coffee drinker
+    await send(client, h, *coffee)  # last purchase 17.4 days ago: long lapsed for a coffee drinker
     assert [t for t, _ in await _messages(app, "c1")] == [
         "customer.at_risk",
         "customer.lapsed",
@@ -61,11 +51,11 @@ async def test_episode_messages_once_and_reactivation(
     c = (await client.get("/v1/customers/lapsed", headers=h)).json()["items"]
     assert [(x["customer_id"], x["status"]) for x in c] == [("c1", "lost")]
     # Replays and worker passes announce nothing new.
-    await _send(client, h, coffee)
+    await send(client, h, *coffee)
     assert await jobs.advance_due(app.state.db, settings) == 0
     assert len(await _messages(app, "c1")) == 3
     # A purchase brings the customer back: a new episode.
-    await _send(client, h, [at(f.purchase("c1", category="coffee"), 0)])
+    await send(client, h, *[at(f.purchase("c1", category="coffee"), 0)])
     assert [t for t, _ in await _messages(app, "c1")][-1] == "customer.reactivated"
     assert (await client.get("/v1/customers/lapsed", headers=h)).json()["items"] == []
     # Silence again, as the worker sees it later: at_risk, then lapsed, each once.
@@ -92,7 +82,7 @@ async def test_two_workers_do_not_double_process(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     events = [at(f.purchase(f"c{i}", category="coffee"), 0.5) for i in range(300)]
-    await _send(client, h, events)
+    await send(client, h, *events)
     assert await _messages(app) == []
     later = NOW + timedelta(days=4)
     monkeypatch.setattr(jobs, "utcnow", lambda: later)
@@ -123,7 +113,7 @@ async def test_lapsed_list_sorting_filters_and_stable_pages(
             events.append(
                 at(f.purchase(f"c{i:02d}", amount=f"{100 * (i + 1)}.00", category=cat), 70 + 30 * k)
             )
-    await _send(client, h, events)
+    await send(client, h, *events)
     first = (await client.get("/v1/customers/lapsed", params={"limit": 10}, headers=h)).json()
     values = [float(x["value_at_risk"]) for x in first["items"]]
     assert values == sorted(values, reverse=True) and len(values) == 10
@@ -134,10 +124,11 @@ async def test_lapsed_list_sorting_filters_and_stable_pages(
     seen = [x["customer_id"] for x in first["items"]]
     cursor = first["next_cursor"]
     # Customers keep arriving and one lapsed customer comes back between pages.
-    await _send(
+    await send(
         client,
         h,
-        [at(f.purchase("newbie"), 0), at(f.purchase("c05", amount="600.00", category="coffee"), 0)],
+        at(f.purchase("newbie"), 0),
+        at(f.purchase("c05", amount="600.00", category="coffee"), 0),
     )
     while cursor:
         page = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -16,16 +16,11 @@ from app.stages.models import StageChange
 from app.stages.rules import Facts, StageRules, evaluate
 from tests import factories as f
 from tests.conftest import KeyMaker
-
-NOW = datetime.now(UTC)
+from tests.factories import NOW, at
 
 
 def ago(days: float) -> str:
     return (NOW - timedelta(days=days)).isoformat().replace("+00:00", "Z")
-
-
-def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
-    return body | {"occurred_at": ago(days_ago)}
 
 
 class Shop:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -9,12 +8,7 @@ import pytest
 from app.auth.scopes import Scope
 from tests import factories as f
 from tests.conftest import KeyMaker
-
-NOW = datetime.now(UTC)
-
-
-def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
-    return body | {"occurred_at": (NOW - timedelta(days=days_ago)).isoformat()}
+from tests.factories import NOW, at
 
 
 async def test_pyramid_in_people_and_money(client: httpx.AsyncClient, make_key: KeyMaker) -> None:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -12,23 +12,13 @@ from app.core.outbox import OutboxMessage
 from app.touches import jobs
 from tests import factories as f
 from tests.conftest import KeyMaker
-
-NOW = datetime.now(UTC)
-
-
-def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
-    return body | {"occurred_at": (NOW - timedelta(days=days_ago)).isoformat()}
+from tests.factories import NOW, at, send
 
 
 @pytest.fixture
 async def h(make_key: KeyMaker) -> dict[str, str]:
     key = await make_key(Scope.EVENTS_WRITE, Scope.TOUCHES_READ, Scope.TOUCHES_WRITE)
     return {"Authorization": f"Bearer {key}"}
-
-
-async def send(client: httpx.AsyncClient, h: dict[str, str], *events: dict[str, Any]) -> None:
-    r = await client.post("/v1/events/batch", json={"events": list(events)}, headers=h)
-    assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
 
 
 async def test_queue_claim_outcome_and_contact_closing(
