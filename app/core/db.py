@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, ORMExecuteState
+from sqlalchemy.orm import Session as SyncSession
 from sqlalchemy.types import TypeDecorator
 
 from app.core.settings import Settings
@@ -141,3 +142,46 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Any, *index_elements
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+# Rows added with `queue_rows`, per session, until they are written.
+_QUEUED = "touchpoint.queued_rows"
+
+
+def queue_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, Any]]) -> None:
+    """Rows to INSERT in the session's transaction, one executemany per table.
+
+    Cheaper than ORM objects for rows nobody changes afterwards (history, outbox messages):
+    they are written before the session's next statement, flush or commit, so a query in the
+    same transaction sees them, and a rollback forgets them.
+    """
+    queued: dict[Any, list[dict[str, Any]]] = session.sync_session.info.setdefault(_QUEUED, {})
+    queued.setdefault(model.__table__, []).extend(rows)
+
+
+def _write_queued(session: SyncSession) -> None:
+    queued = session.info.pop(_QUEUED, None)
+    if queued:
+        connection = session.connection()
+        for table, rows in queued.items():
+            connection.execute(insert(table), rows)
+
+
+@event.listens_for(SyncSession, "do_orm_execute")
+def _before_statement(state: ORMExecuteState) -> None:
+    _write_queued(state.session)
+
+
+@event.listens_for(SyncSession, "before_flush")
+def _before_flush(session: SyncSession, _context: Any, _instances: Any) -> None:
+    _write_queued(session)
+
+
+@event.listens_for(SyncSession, "before_commit")
+def _before_commit(session: SyncSession) -> None:
+    _write_queued(session)
+
+
+@event.listens_for(SyncSession, "after_soft_rollback")
+def _after_rollback(session: SyncSession, _previous: Any) -> None:
+    session.info.pop(_QUEUED, None)

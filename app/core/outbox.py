@@ -13,7 +13,7 @@ from sqlalchemy import Index, String
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, BigIntPK, JSONDoc, UTCDateTime, utcnow
+from app.core.db import Base, BigIntPK, JSONDoc, UTCDateTime, queue_rows, utcnow
 
 
 def new_message_id() -> str:
@@ -40,12 +40,24 @@ async def emit(
     type_: str,
     payload: dict[str, Any],
     customer_id: str | None = None,
-) -> OutboxMessage:
-    """Record a message in the caller's transaction; it is sent only if that transaction commits."""
-    msg = OutboxMessage(
-        type=type_,
-        customer_id=customer_id,
-        payload=payload,
+) -> str:
+    """Record a message in the caller's transaction; it is sent only if that transaction commits.
+
+    Returns the message id (the `webhook-id` every delivery of it carries).
+    """
+    message_id = new_message_id()
+    queue_rows(
+        session,
+        OutboxMessage,
+        [
+            {
+                "message_id": message_id,
+                "type": type_,
+                "customer_id": customer_id,
+                "payload": payload,
+                "created_at": utcnow(),
+                "dispatched_at": None,
+            }
+        ],
     )
-    session.add(msg)
-    return msg
+    return message_id

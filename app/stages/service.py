@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import utcnow
+from app.core.db import queue_rows, utcnow
 from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
@@ -49,15 +49,19 @@ async def apply_stage(
     c.stage_review_at = verdict.review_at
     if verdict.stage != c.stage or c.stage_since is None:
         previous = c.stage if c.stage_since is not None else None
-        session.add(
-            StageChange(
-                customer_id=c.id,
-                from_stage=previous,
-                to_stage=verdict.stage,
-                changed_at=changed_at,
-                recorded_at=now,
-                reasons=verdict.reasons,
-            )
+        queue_rows(
+            session,
+            StageChange,
+            [
+                {
+                    "customer_id": c.id,
+                    "from_stage": previous,
+                    "to_stage": verdict.stage,
+                    "changed_at": changed_at,
+                    "recorded_at": now,
+                    "reasons": verdict.reasons,
+                }
+            ],
         )
         if previous is not None:
             await emit(
