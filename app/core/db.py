@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, BigInteger, DateTime, Integer, MetaData, event, insert
+from sqlalchemy import JSON, BigInteger, DateTime, Insert, Integer, MetaData, Table, event, insert
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -144,6 +144,14 @@ def insert_ignoring_conflicts(session: AsyncSession, table: Any, *index_elements
     return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
+def core_insert(model: type[Base]) -> Insert:
+    """INSERT into a model's table as plain Core: an executemany of many rows skips the ORM's
+    per-row bookkeeping (several times faster for thousands of rows)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return insert(table)
+
+
 # Rows added with `queue_rows`, per session, until they are written.
 _QUEUED = "touchpoint.queued_rows"
 
@@ -155,16 +163,17 @@ def queue_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, An
     they are written before the session's next statement, flush or commit, so a query in the
     same transaction sees them, and a rollback forgets them.
     """
-    queued: dict[Any, list[dict[str, Any]]] = session.sync_session.info.setdefault(_QUEUED, {})
-    queued.setdefault(model.__table__, []).extend(rows)
+    queued: dict[type[Base], list[dict[str, Any]]]
+    queued = session.sync_session.info.setdefault(_QUEUED, {})
+    queued.setdefault(model, []).extend(rows)
 
 
 def _write_queued(session: SyncSession) -> None:
     queued = session.info.pop(_QUEUED, None)
     if queued:
         connection = session.connection()
-        for table, rows in queued.items():
-            connection.execute(insert(table), rows)
+        for model, rows in queued.items():
+            connection.execute(core_insert(model), rows)
 
 
 @event.listens_for(SyncSession, "do_orm_execute")

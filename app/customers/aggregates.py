@@ -7,6 +7,7 @@ is what makes the result independent of the order in which events arrive.
 from __future__ import annotations
 
 import itertools
+import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable
@@ -63,6 +64,12 @@ def _round_div(numerator: int, denominator: int) -> int:
     return q
 
 
+def _pstdev(values: list[float]) -> float:
+    """Population standard deviation in floats (statistics.pstdev is exact, and slow)."""
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / len(values))
+
+
 def compute(orders: Iterable[OrderFacts]) -> PurchaseAggregates:
     all_orders = list(orders)
     counted = sorted((o for o in all_orders if o.counts), key=lambda o: (o.occurred_at, o.order_id))
@@ -94,8 +101,8 @@ def compute(orders: Iterable[OrderFacts]) -> PurchaseAggregates:
         first_purchase_at=counted[0].occurred_at,
         last_purchase_at=counted[-1].occurred_at,
         interval_count=len(intervals),
-        interval_mean_days=statistics.fmean(intervals) if intervals else None,
+        interval_mean_days=math.fsum(intervals) / len(intervals) if intervals else None,
         interval_median_days=statistics.median(intervals) if intervals else None,
-        interval_stdev_days=statistics.pstdev(intervals) if len(intervals) > 1 else None,
+        interval_stdev_days=_pstdev(intervals) if len(intervals) > 1 else None,
         main_category=main_category,
     )

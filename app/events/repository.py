@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.base import instance_state
 
-from app.core.db import insert_ignoring_conflicts, utcnow
+from app.core.db import core_insert, insert_ignoring_conflicts, utcnow
 from app.customers.models import Customer, Order
 from app.events.models import Event
 
@@ -132,12 +133,12 @@ async def orders_of(session: AsyncSession, customer_pks: Collection[int]) -> lis
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(Event), rows)
+        await session.execute(core_insert(Event), rows)
 
 
 async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(Order), rows)
+        await session.execute(core_insert(Order), rows)
 
 
 _FIXED_COLUMNS = {"id", "external_id", "created_at"}
@@ -152,13 +153,22 @@ _UPDATE_CUSTOMER = (
 )
 
 
+def _changed(c: Customer) -> bool:
+    """Whether any attribute set since loading holds a new value (only set ones are compared)."""
+    state = instance_state(c)
+    if not state.modified:
+        return False
+    now = state.dict
+    return any(now.get(key) != old for key, old in state.committed_state.items())
+
+
 async def save_customers(session: AsyncSession, customers: Iterable[Customer]) -> None:
     """Write back every touched customer in one executemany, then detach the objects.
 
     The unit of work would emit one UPDATE per customer (each changes a different set of
     columns); writing the full row for all of them lets the driver pipeline one statement.
     """
-    touched = [c for c in customers if session.is_modified(c)]
+    touched = [c for c in customers if _changed(c)]
     if not touched:
         return
     now = utcnow()

@@ -58,6 +58,12 @@ GUESSES: dict[str, tuple[str, ...]] = {
 }
 REFUND_WORDS = {"refund", "return", "возврат", "возврат товаров от покупателя"}
 DATE_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y", "%d/%m/%Y")
+# The common 1C shape, read without strptime (several times faster on a million rows).
+DAY_FIRST = re.compile(r"(\d\d)\.(\d\d)\.(\d{4})(?: (\d\d):(\d\d)(?::(\d\d))?)?")
+
+
+CENT = Decimal("0.01")
+CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class RowError(ValueError):
@@ -110,14 +116,30 @@ def parse_amount(text: str) -> Decimal:
         raise RowError(f"not an amount: {text!r}") from exc
     if not value.is_finite() or abs(value) >= Decimal(10) ** 12:
         raise RowError(f"not a usable amount: {text!r}")
-    if value != value.quantize(Decimal("0.01")):
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2 and value != value.quantize(CENT):
         raise RowError(f"more than two decimals: {text!r}")
-    return value.quantize(Decimal("0.01"))
+    return value.quantize(CENT)
 
 
 def parse_date(text: str) -> datetime:
     """Day-first as 1C writes it (31.12.2024 14:05:00), or ISO 8601; naive times are UTC."""
     text = text.strip()
+    m = DAY_FIRST.fullmatch(text)
+    if m:
+        day, month, year, hour, minute, second = m.groups()
+        try:
+            return datetime(
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                tzinfo=UTC,
+            )
+        except ValueError as exc:
+            raise RowError(f"not a date: {text!r}") from exc
     for fmt in DATE_FORMATS:
         try:
             return datetime.strptime(text, fmt).replace(tzinfo=UTC)
@@ -130,7 +152,7 @@ def parse_date(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     line: int
     customer_id: str
@@ -141,18 +163,20 @@ class Row:
     category: str | None
     email: str | None
     phone: str | None
+    # Stable per row content: importing the same file again changes nothing.
+    event_id: str
 
-    @property
-    def event_id(self) -> str:
-        """Stable per row content: importing the same file again changes nothing."""
-        parts = (self.kind, self.customer_id, self.order_id, self.occurred_at.isoformat())
-        key = "|".join((*parts, str(self.amount)))
-        return "import:" + hashlib.sha256(key.encode()).hexdigest()[:32]
+
+def event_id_of(
+    kind: str, customer_id: str, order_id: str, occurred_at: datetime, amount: Decimal
+) -> str:
+    key = "|".join((kind, customer_id, order_id, occurred_at.isoformat(), str(amount)))
+    return "import:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def _clean_id(value: str, what: str) -> str:
     value = value.strip()
-    if not value or len(value) > 200 or any(ord(ch) < 32 for ch in value):
+    if not value or len(value) > 200 or CONTROL.search(value):
         raise RowError(f"bad {what}: {value!r}")
     return value
 
@@ -163,17 +187,22 @@ def make_row(line: int, get: dict[str, str | None]) -> Row:
     kind = "refund" if amount < 0 or kind_text in REFUND_WORDS else "purchase"
     if amount == 0:
         raise RowError("zero amount")
+    amount = abs(amount)
     category = (get.get("category") or "").strip() or None
+    customer_id = _clean_id(get["customer_id"] or "", "customer")
+    order_id = _clean_id(get["order_id"] or "", "order")
+    occurred_at = parse_date(get["occurred_at"] or "")
     return Row(
         line=line,
-        customer_id=_clean_id(get["customer_id"] or "", "customer"),
-        order_id=_clean_id(get["order_id"] or "", "order"),
-        occurred_at=parse_date(get["occurred_at"] or ""),
-        amount=abs(amount),
+        customer_id=customer_id,
+        order_id=order_id,
+        occurred_at=occurred_at,
+        amount=amount,
         kind=kind,
         category=category[:200] if category else None,
         email=(get.get("email") or "").strip() or None,
         phone=(get.get("phone") or "").strip() or None,
+        event_id=event_id_of(kind, customer_id, order_id, occurred_at, amount),
     )
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
-from app.core.db import Database, utcnow
+from app.core.db import Database, core_insert, utcnow
 from app.core.money import to_minor
 from app.core.settings import Settings
 from app.customers import aggregates
@@ -103,7 +103,7 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
             )
             accepted.append(r)
         if orders:
-            await session.execute(insert(Order), orders)
+            await session.execute(core_insert(Order), orders)
         refunded: dict[str, int] = {}
         for r in sorted(refunds, key=lambda r: (r.occurred_at, r.line)):
             order = known.get(r.order_id)
@@ -140,7 +140,7 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
             )
             touched.add(ids[r.customer_id])
         if events:
-            await session.execute(insert(Event), events)
+            await session.execute(core_insert(Event), events)
         contacts = {r.customer_id: (r.email, r.phone) for r in fresh if r.email or r.phone}
         for external_id, (email, phone) in contacts.items():
             values = {k: v for k, v in (("email", email), ("phone", phone)) if v}

@@ -6,9 +6,10 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import core_insert
 from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.ltv.models import CustomerPrediction, ModelFit
@@ -80,7 +81,7 @@ async def replace_predictions(
         stmt = stmt.where(CustomerPrediction.customer_id.in_(list(customer_pks)))
     await session.execute(stmt)
     for start in range(0, len(rows), 5000):
-        await session.execute(insert(CustomerPrediction), rows[start : start + 5000])
+        await session.execute(core_insert(CustomerPrediction), rows[start : start + 5000])
 
 
 async def prediction_of(session: AsyncSession, customer_pk: int) -> CustomerPrediction | None:

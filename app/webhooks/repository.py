@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.db import core_insert
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
@@ -30,7 +31,7 @@ async def enabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
 
 async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(insert(Delivery), rows)
+        await session.execute(core_insert(Delivery), rows)
 
 
 async def claim(
