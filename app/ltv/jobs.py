@@ -18,8 +18,10 @@ _REFIT_LOCK = 7_424_001
 async def refresh_on_ingest(ctx: IngestContext) -> None:
     """Purchases or refunds changed: recompute those customers' stored predictions."""
     if ctx.purchases_changed:
-        pks = [ctx.customers[c].id for c in ctx.purchases_changed]
-        await service.refresh_predictions(ctx.session, ctx.settings, pks, now=ctx.now)
+        changed = [ctx.customers[c] for c in ctx.purchases_changed]
+        await service.refresh_predictions(
+            ctx.session, ctx.settings, [c.id for c in changed], now=ctx.now, customers=changed
+        )
 
 
 async def daily_refit(db: Database, settings: Settings) -> int:

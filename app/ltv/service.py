@@ -185,13 +185,20 @@ async def refresh_predictions(
     customer_pks: Collection[int] | None,
     now: datetime | None = None,
     fit: ModelFit | None = None,
+    customers: list[Customer] | None = None,
 ) -> int:
-    """Recompute the stored predictions of some customers (None: all) with the current fit."""
+    """Recompute the stored predictions of some customers (None: all) with the current fit.
+
+    `customers`: those customers' objects when they hold changes not yet written (ingest).
+    """
     now = now or utcnow()
     fit = fit or await repository.latest_fit(session)
     models = _models_of(fit)
     horizon = settings.ltv_default_horizon_days
-    info = await repository.customers_for_prediction(session, customer_pks)
+    if customers is None:
+        info = await repository.customers_for_prediction(session, customer_pks)
+    else:
+        info = [(c.id, c.main_category, c.avg_check_minor) for c in customers if c.purchase_count]
     summaries = _summaries(
         await repository.purchases_as_of(
             session, now, [pk for pk, _, _ in info] if customer_pks is not None else None

@@ -150,3 +150,22 @@ async def test_worker_refits_when_the_fit_is_stale(app: Any, settings: Any) -> N
     async with app.state.db.sessionmaker() as s:
         again = await repository.latest_fit(s)
     assert again is not None and again.id == first.id
+
+
+async def test_stored_predictions_follow_every_ingest(
+    app: Any, client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    """The prediction the lapsed list and the analytics read is current after each batch,
+    including the customer's very first purchase (made in the same transaction)."""
+    h = await _headers(make_key)
+
+    async def stored() -> CustomerPrediction | None:
+        async with app.state.db.sessionmaker() as s:
+            return await s.scalar(select(CustomerPrediction))
+
+    await _post(client, h, [f.purchase("c1", days=0, amount="1000.00")])
+    first = await stored()
+    assert first is not None and first.x == 0 and first.repeat_spend_minor == 0
+    await _post(client, h, [f.purchase("c1", days=30, amount="3000.00")])
+    second = await stored()
+    assert second is not None and second.x == 1 and second.repeat_spend_minor == 300000
