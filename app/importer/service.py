@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from app.core.db import Database, core_insert, utcnow
+from app.core.db import Database, insert_tuples, utcnow
 from app.core.money import to_minor
 from app.core.settings import Settings
 from app.customers import aggregates
@@ -28,6 +28,24 @@ from app.events.models import Event
 from app.importer.parse import Row, RowError, make_row
 
 SKIPPED_HOOKS = {"cashback"}
+ORDER_COLUMNS = (
+    "order_id",
+    "customer_id",
+    "occurred_at",
+    "amount_minor",
+    "refunded_minor",
+    "category",
+    "event_id",
+)
+EVENT_COLUMNS = (
+    "event_id",
+    "type",
+    "customer_id",
+    "occurred_at",
+    "received_at",
+    "body_hash",
+    "payload",
+)
 
 
 @dataclass
@@ -84,26 +102,27 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
                 )
             ).all()
         }
-        events, orders, accepted = [], [], []
+        events: list[tuple[Any, ...]] = []
+        orders: list[tuple[Any, ...]] = []
+        accepted: list[Row] = []
         for r in purchases:
             if r.order_id in known:
                 report.rejected.append((r.line, f"order {r.order_id!r} is already recorded"))
                 continue
             known[r.order_id] = [None, ids[r.customer_id], to_minor(r.amount), 0]
             orders.append(
-                {
-                    "order_id": r.order_id,
-                    "customer_id": ids[r.customer_id],
-                    "occurred_at": r.occurred_at,
-                    "amount_minor": to_minor(r.amount),
-                    "refunded_minor": 0,
-                    "category": r.category,
-                    "event_id": r.event_id,
-                }
+                (
+                    r.order_id,
+                    ids[r.customer_id],
+                    r.occurred_at,
+                    to_minor(r.amount),
+                    0,
+                    r.category,
+                    r.event_id,
+                )
             )
             accepted.append(r)
-        if orders:
-            await session.execute(core_insert(Order), orders)
+        await insert_tuples(session, Order, ORDER_COLUMNS, orders)
         refunded: dict[str, int] = {}
         for r in sorted(refunds, key=lambda r: (r.occurred_at, r.line)):
             order = known.get(r.order_id)
@@ -128,19 +147,18 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
             if r.kind == "purchase":
                 payload |= {"currency": "RUB", "category": r.category}
             events.append(
-                {
-                    "event_id": r.event_id,
-                    "type": r.kind,
-                    "customer_id": ids[r.customer_id],
-                    "occurred_at": r.occurred_at,
-                    "received_at": now,
-                    "body_hash": r.event_id.removeprefix("import:"),
-                    "payload": payload,
-                }
+                (
+                    r.event_id,
+                    r.kind,
+                    ids[r.customer_id],
+                    r.occurred_at,
+                    now,
+                    r.event_id.removeprefix("import:"),
+                    payload,
+                )
             )
             touched.add(ids[r.customer_id])
-        if events:
-            await session.execute(core_insert(Event), events)
+        await insert_tuples(session, Event, EVENT_COLUMNS, events)
         contacts = {r.customer_id: (r.email, r.phone) for r in fresh if r.email or r.phone}
         for external_id, (email, phone) in contacts.items():
             values = {k: v for k, v in (("email", email), ("phone", phone)) if v}

@@ -130,6 +130,17 @@ async def test_import_equals_the_api_path(
         sa = (await client.get(f"/v1/customers/imp-{c}/stage", headers=h)).json()
         sb = (await client.get(f"/v1/customers/api-{c}/stage", headers=h)).json()
         assert sa["stage"] == sb["stage"]
+        la = (await client.get(f"/v1/customers/imp-{c}/ltv", headers=h)).json()
+        lb = (await client.get(f"/v1/customers/api-{c}/ltv", headers=h)).json()
+        assert la["predicted"] == lb["predicted"] and la["p_alive"] == lb["p_alive"]
+    async with app.state.db.sessionmaker() as s:
+        payloads = (await s.scalars(select(Event.payload).order_by(Event.occurred_at))).all()
+    assert {
+        "order_id": "imp-o0-0",
+        "amount": "100.50",
+        "currency": "RUB",
+        "category": "coffee",
+    } in (payloads)
 
 
 def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
