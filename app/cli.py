@@ -152,7 +152,7 @@ def import_file(
 ) -> None:
     """Import an order history (CSV — 1C exports too — or JSON lines). Idempotent: importing
     the same file again changes nothing. Bad rows are reported with their line and skipped."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+    from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     from app.importer.parse import open_text, read_csv, read_jsonl
     from app.importer.service import import_rows
@@ -175,20 +175,27 @@ def import_file(
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
-            DownloadColumn(),
+            TaskProgressColumn(),
             TimeRemainingColumn(),
             console=err,
             disable=not err.is_terminal,
         ) as bar:
             task = bar.add_task(f"importing {file.name}", total=size)
 
+            derived = bar.add_task("deriving customers' state", total=None, visible=False)
+
             def progress(_rows: int) -> None:
                 bar.update(task, completed=raw.tell())
+
+            def derived_progress(done: int, total: int) -> None:
+                bar.update(derived, completed=done, total=total, visible=True)
 
             async def _run() -> object:
                 db = create_database(settings)
                 try:
-                    return await import_rows(db, settings, source, progress, chunk)
+                    return await import_rows(
+                        db, settings, source, progress, chunk, derived_progress
+                    )
                 finally:
                     await db.dispose()
 
@@ -210,6 +217,11 @@ def import_file(
         f"rows {report.rows}: imported {report.imported}, already there {report.duplicates}, "
         f"rejected {len(report.rejected)}; customers {report.customers}; "
         f"{report.seconds:.1f} s ({rate:,.0f} rows/s)"
+    )
+    print(
+        f"rows read and written in {report.rows_seconds:.1f} s; derived state (stage, rhythm, "
+        f"predictions, next touch) of {report.customers} customers in "
+        f"{report.derived_seconds:.1f} s"
     )
 
 

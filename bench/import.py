@@ -66,7 +66,7 @@ def main() -> None:
         )
         elapsed = time.perf_counter() - t0
         peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(out.stdout.strip().splitlines()[-1])
+    print("\n".join(out.stdout.strip().splitlines()[-2:]))
     print(
         f"file: {args.rows} rows, {size / 1e6:.0f} MB; wall {elapsed:.1f} s: "
         f"{args.rows / elapsed:,.0f} rows/s (target >= 50,000)"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,6 +154,19 @@ def core_insert(model: type[Base]) -> Insert:
     return insert(table)
 
 
+def _repeats_once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert`, remembering its last answer: a value repeated from row to row (the same
+    timestamp or category object) is converted once."""
+    last: list[Any] = [object(), None]
+
+    def run(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, convert(value)
+        return last[1]
+
+    return run
+
+
 async def insert_tuples(
     session: AsyncSession, model: type[Base], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
@@ -175,7 +188,10 @@ async def insert_tuples(
     index = {name: i for i, name in enumerate(columns)}
     picks = [index[name] for name in order]
     converters = [
-        table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+        _repeats_once(convert) if convert is not None else None
+        for convert in (
+            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+        )
     ]
     converted = [
         tuple(

@@ -56,6 +56,9 @@ class Report:
     rejected: list[tuple[int, str]] = field(default_factory=list)
     customers: int = 0
     seconds: float = 0.0
+    # Of which: reading and writing the rows, then the touched customers' derived state.
+    rows_seconds: float = 0.0
+    derived_seconds: float = 0.0
 
 
 async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
@@ -170,8 +173,16 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
         report.imported += len(accepted)
 
 
-async def refresh(db: Database, settings: Settings, pks: Iterable[int], group: int = 1000) -> None:
-    """Aggregates and derived state of the given customers, once, through the ingest hooks."""
+async def refresh(
+    db: Database,
+    settings: Settings,
+    pks: Iterable[int],
+    group: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> None:
+    """Aggregates and derived state of the given customers, once, through the ingest hooks.
+
+    `progress(done, total)` is called after each group of customers."""
     ordered = sorted(pks)
     runnable = [(n, h) for n, h in hooks.registered() if n not in SKIPPED_HOOKS]
     for start in range(0, len(ordered), group):
@@ -212,6 +223,8 @@ async def refresh(db: Database, settings: Settings, pks: Iterable[int], group: i
                 await hook(ctx)
             await events_repository.save_customers(session, ctx.customers.values())
             await session.flush()
+        if progress:
+            progress(min(start + group, len(ordered)), len(ordered))
 
 
 async def import_rows(
@@ -220,6 +233,7 @@ async def import_rows(
     source: Iterable[tuple[int, dict[str, str | None] | RowError]],
     progress: Callable[[int], None] | None = None,
     chunk: int = 20_000,
+    derived_progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     report = Report()
     started = time.perf_counter()
@@ -243,6 +257,8 @@ async def import_rows(
     if progress:
         progress(report.rows)
     report.customers = len(touched)
-    await refresh(db, settings, touched)
+    report.rows_seconds = time.perf_counter() - started
+    await refresh(db, settings, touched, progress=derived_progress)
     report.seconds = time.perf_counter() - started
+    report.derived_seconds = report.seconds - report.rows_seconds
     return report

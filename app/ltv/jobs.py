@@ -19,8 +19,16 @@ async def refresh_on_ingest(ctx: IngestContext) -> None:
     """Purchases or refunds changed: recompute those customers' stored predictions."""
     if ctx.purchases_changed:
         changed = [ctx.customers[c] for c in ctx.purchases_changed]
+        purchases = [
+            (c.id, o.occurred_at, o.net_minor) for c in changed for o in ctx.orders[c.external_id]
+        ]
         await service.refresh_predictions(
-            ctx.session, ctx.settings, [c.id for c in changed], now=ctx.now, customers=changed
+            ctx.session,
+            ctx.settings,
+            [c.id for c in changed],
+            now=ctx.now,
+            customers=changed,
+            purchases=purchases,
         )
 
 

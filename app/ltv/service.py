@@ -186,10 +186,12 @@ async def refresh_predictions(
     now: datetime | None = None,
     fit: ModelFit | None = None,
     customers: list[Customer] | None = None,
+    purchases: list[tuple[int, datetime, int]] | None = None,
 ) -> int:
     """Recompute the stored predictions of some customers (None: all) with the current fit.
 
-    `customers`: those customers' objects when they hold changes not yet written (ingest).
+    At ingest, `customers` are those customers' objects, which hold changes not yet written,
+    and `purchases` their (pk, when, net amount) orders as the ingest already loaded them.
     """
     now = now or utcnow()
     fit = fit or await repository.latest_fit(session)
@@ -199,12 +201,11 @@ async def refresh_predictions(
         info = await repository.customers_for_prediction(session, customer_pks)
     else:
         info = [(c.id, c.main_category, c.avg_check_minor) for c in customers if c.purchase_count]
-    summaries = _summaries(
-        await repository.purchases_as_of(
+    if purchases is None:
+        purchases = await repository.purchases_as_of(
             session, now, [pk for pk, _, _ in info] if customer_pks is not None else None
-        ),
-        now,
-    )
+        )
+    summaries = _summaries(purchases, now)
     ready = [
         (pk, cat, chk, summaries[pk])
         for pk, cat, chk in info
