@@ -62,7 +62,16 @@ class Report:
 
 
 async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
-    await events_repository.insert_missing_customers(session, sorted(external_ids))
+    """Primary keys of these customers; the ones not seen before are created first."""
+    ids = await _pks(session, external_ids)
+    missing = external_ids - ids.keys()
+    if missing:
+        await events_repository.insert_missing_customers(session, sorted(missing))
+        ids.update(await _pks(session, missing))
+    return ids
+
+
+async def _pks(session: Any, external_ids: set[str]) -> dict[str, int]:
     rows = await session.execute(
         select(Customer.external_id, Customer.id).where(
             Customer.external_id.in_(list(external_ids))
