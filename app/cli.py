@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from datetime import UTC, datetime
 from pathlib import Path
@@ -54,11 +55,19 @@ def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="Serve the API only.")] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Server processes on the one port; each has its own connection pool, rate "
+            "limiter and (unless --no-worker) background worker.",
+        ),
+    ] = 1,
 ) -> None:
     """Migrate, then serve the API (with the background worker unless --no-worker)."""
     import uvicorn
 
-    from app.main import create_app
+    from app.main import RUN_WORKER_ENV, create_app
 
     settings = get_settings()
     _setup_logging(settings)
@@ -70,8 +79,12 @@ def serve(
             " keep it safe:[/bold yellow]"
         )
         print(issued.key, flush=True)
+    # Several processes need the app by name; they read the same environment.
+    os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker),
+        create_app(settings, run_worker=not no_worker) if workers == 1 else "app.main:served_app",
+        factory=workers > 1,
+        workers=workers,
         host=host,
         port=port,
         loop="uvloop",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,6 +20,9 @@ from app.wiring import install_hooks, install_routes
 from app.worker.runner import Worker
 
 log = logging.getLogger("touchpoint")
+
+# Set by `touchpoint serve` for the processes it starts: "1" runs the background worker.
+RUN_WORKER_ENV = "TOUCHPOINT_SERVE_RUNS_WORKER"
 
 DESCRIPTION = """
 Touchpoint is a retention engine: e-commerce backends post purchases and contacts; it answers
@@ -63,3 +67,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
     )
     app.add_middleware(RequestContext)
     return app
+
+
+def served_app() -> FastAPI:
+    """The factory each process of `touchpoint serve --workers N` calls."""
+    return create_app(get_settings(), run_worker=os.environ.get(RUN_WORKER_ENV) == "1")

@@ -74,13 +74,16 @@ def create_key(url: str, scopes: str = "admin") -> str:
 
 
 @contextlib.contextmanager
-def server(url: str, extra_env: dict[str, str] | None = None) -> Iterator[str]:
-    """`touchpoint serve --no-worker` on a free loopback port; yields its base URL."""
+def server(url: str, extra_env: dict[str, str] | None = None, workers: int = 1) -> Iterator[str]:
+    """`touchpoint serve --no-worker [--workers N]` on a free loopback port; yields its URL."""
     port = free_port()
     env = {**os.environ, "TOUCHPOINT_DATABASE_URL": url, "TOUCHPOINT_LOG_LEVEL": "WARNING"}
     env.update(extra_env or {})
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--port", str(port)],
+        [
+            *(sys.executable, "-m", "app.cli", "serve", "--no-worker"),
+            *("--port", str(port), "--workers", str(workers)),
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

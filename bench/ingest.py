@@ -6,6 +6,9 @@ raw asyncpg `executemany` (same C concurrent connections, same batch size) into 
 same shape as `events`. Prints events/s for both and the ratio (target ≥ 0.35, goal 0.5).
 
     .venv/bin/python bench/ingest.py [--events 100000] [--concurrency 4] [--customers 20000]
+                                     [--workers 1]
+
+`--workers` is the number of server processes (`touchpoint serve --workers N`).
 """
 
 from __future__ import annotations
@@ -134,16 +137,20 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=100_000)
     ap.add_argument("--customers", type=int, default=20_000)
     ap.add_argument("--concurrency", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
     events = make_events(args.events, args.customers)
     with fresh_database() as (dsn, url):
         key = create_key(url, "events:write")
-        with server(url) as base:
+        with server(url, workers=args.workers) as base:
             api_s = asyncio.run(post_all(base, key, events, args.concurrency))
         raw_s = asyncio.run(raw_executemany(dsn, events, args.concurrency))
     api_rate = len(events) / api_s
     raw_rate = len(events) / raw_s
-    print(f"events: {len(events)}, batch: {BATCH}, concurrency: {args.concurrency}")
+    print(
+        f"events: {len(events)}, batch: {BATCH}, concurrency: {args.concurrency}, "
+        f"server processes: {args.workers}"
+    )
     print(f"API  /v1/events/batch : {api_rate:10.0f} events/s ({api_s:.2f} s)")
     print(f"raw asyncpg executemany: {raw_rate:10.0f} events/s ({raw_s:.2f} s)")
     print(f"ratio API / raw: {api_rate / raw_rate:.3f} (target >= 0.35, goal 0.5)")
