@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import BindParameter, Select, bindparam, select, update
 
 from app.core.db import Database, insert_tuples, utcnow
 from app.core.money import to_minor
@@ -30,7 +30,7 @@ from app.events.models import Event
 from app.importer.parse import Row, RowError, make_row
 
 SKIPPED_HOOKS = {"cashback"}
-LOOKUP = 500  # keys per `IN (…)` of the existence checks
+LOOKUP = 2000  # keys per `IN (…)` of the existence checks
 ORDER_COLUMNS = (
     "order_id",
     "customer_id",
@@ -74,12 +74,11 @@ async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
     return ids
 
 
-async def _lookup(
-    session: Any,
-    query: Callable[[list[Any]], Select[*tuple[Any, ...]]],
-    keys: Iterable[Any],
-) -> list[Any]:
-    """`query(keys)` for keys LOOKUP at a time, the last slice padded with repeats.
+KEYS: BindParameter[Any] = bindparam("keys", expanding=True)
+
+
+async def _lookup(session: Any, query: Select[*tuple[Any, ...]], keys: Iterable[Any]) -> list[Any]:
+    """`query` (filtered by `… IN KEYS`) for keys LOOKUP at a time, the last slice padded.
 
     Every statement then has the same shape: SQLite keeps its last prepared statements, and
     a differently sized `IN (…)` of 20,000 values per chunk would make that cache grow with
@@ -90,19 +89,21 @@ async def _lookup(
     for start in range(0, len(keys), LOOKUP):
         part = keys[start : start + LOOKUP]
         part += part[-1:] * (LOOKUP - len(part))
-        out.extend((await session.execute(query(part))).all())
+        out.extend((await session.execute(query, {"keys": part})).all())
     return out
 
 
+_CUSTOMER_PKS = select(Customer.external_id, Customer.id).where(Customer.external_id.in_(KEYS))
+_EVENTS_SEEN = select(Event.event_id).where(Event.event_id.in_(KEYS))
+_ORDERS_KNOWN = select(
+    Order.order_id, Order.id, Order.customer_id, Order.amount_minor, Order.refunded_minor
+).where(Order.order_id.in_(KEYS))
+
+
 async def _pks(session: Any, external_ids: set[str]) -> dict[str, int]:
-    rows = await _lookup(
-        session,
-        lambda part: select(Customer.external_id, Customer.id).where(
-            Customer.external_id.in_(part)
-        ),
-        external_ids,
-    )
-    return {external_id: pk for external_id, pk in rows}
+    return {
+        external_id: pk for external_id, pk in await _lookup(session, _CUSTOMER_PKS, external_ids)
+    }
 
 
 async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int]) -> None:
@@ -111,11 +112,7 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
         ids = await _customer_ids(session, {r.customer_id for r in rows})
         seen = {
             event_id
-            for (event_id,) in await _lookup(
-                session,
-                lambda part: select(Event.event_id).where(Event.event_id.in_(part)),
-                {r.event_id for r in rows},
-            )
+            for (event_id,) in await _lookup(session, _EVENTS_SEEN, {r.event_id for r in rows})
         }
         fresh: list[Row] = []
         for r in rows:
@@ -128,17 +125,7 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
         refunds = [r for r in fresh if r.kind == "refund"]
         known = {
             o.order_id: [o.id, o.customer_id, o.amount_minor, o.refunded_minor]
-            for o in await _lookup(
-                session,
-                lambda part: select(
-                    Order.order_id,
-                    Order.id,
-                    Order.customer_id,
-                    Order.amount_minor,
-                    Order.refunded_minor,
-                ).where(Order.order_id.in_(part)),
-                {r.order_id for r in fresh},
-            )
+            for o in await _lookup(session, _ORDERS_KNOWN, {r.order_id for r in fresh})
         }
         events: list[tuple[Any, ...]] = []
         orders: list[tuple[Any, ...]] = []
