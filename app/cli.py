@@ -67,7 +67,7 @@ def serve(
     """Migrate, then serve the API (with the background worker unless --no-worker)."""
     import uvicorn
 
-    from app.main import RUN_WORKER_ENV, create_app
+    from app.main import RUN_WORKER_ENV, create_app, tune_gc
 
     settings = get_settings()
     _setup_logging(settings)
@@ -81,8 +81,11 @@ def serve(
         print(issued.key, flush=True)
     # Several processes need the app by name; they read the same environment.
     os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
+    app = create_app(settings, run_worker=not no_worker) if workers == 1 else None
+    if app is not None:
+        tune_gc()
     uvicorn.run(
-        create_app(settings, run_worker=not no_worker) if workers == 1 else "app.main:served_app",
+        app or "app.main:served_app",
         factory=workers > 1,
         workers=workers,
         host=host,
@@ -99,12 +102,14 @@ def serve(
 @cli.command()
 def worker() -> None:
     """Run the background worker only (several may run against one PostgreSQL)."""
+    from app.main import tune_gc
     from app.wiring import install_hooks
     from app.worker.runner import Worker
 
     settings = get_settings()
     _setup_logging(settings)
     install_hooks()
+    tune_gc()
 
     async def _run() -> None:
         db = create_database(settings)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -71,4 +72,17 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
 
 def served_app() -> FastAPI:
     """The factory each process of `touchpoint serve --workers N` calls."""
-    return create_app(get_settings(), run_worker=os.environ.get(RUN_WORKER_ENV) == "1")
+    app = create_app(get_settings(), run_worker=os.environ.get(RUN_WORKER_ENV) == "1")
+    tune_gc()
+    return app
+
+
+def tune_gc() -> None:
+    """For a long-running server process, once the app is built.
+
+    A 1,000-event batch allocates hundreds of thousands of short-lived objects; with the
+    default thresholds the cyclic collector runs every 700 allocations and takes a tenth of
+    the time. Startup objects are frozen out of its walks, and it runs every 50,000.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
