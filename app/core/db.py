@@ -9,7 +9,18 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import JSON, BigInteger, DateTime, Insert, Integer, MetaData, Table, event, insert
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ClauseElement,
+    DateTime,
+    Insert,
+    Integer,
+    MetaData,
+    Table,
+    event,
+    insert,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
@@ -20,6 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase, ORMExecuteState
 from sqlalchemy.orm import Session as SyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.types import TypeDecorator
 
 from app.core.settings import Settings
@@ -170,27 +182,40 @@ def _repeats_once(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
 async def insert_tuples(
     session: AsyncSession, model: type[Base], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
-    """Many rows straight to the driver's executemany, as tuples in `columns` order.
+    """INSERT many rows, given as tuples in `columns` order (see `execute_tuples`)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    await execute_tuples(session, insert(table), columns, rows)
 
-    Each value still goes through its column type's own conversion, but without the per-row
-    parameter bookkeeping of a Core executemany: for the hundreds of thousands of rows of an
-    import that bookkeeping costs more than the database does.
+
+async def execute_tuples(
+    session: AsyncSession,
+    statement: ClauseElement,
+    names: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+) -> None:
+    """Run `statement` once per row, straight through the driver's executemany.
+
+    Rows are tuples of the values of the statement's parameters (its columns for an INSERT),
+    in `names` order. Each value still goes through its parameter type's own conversion, but
+    without the per-row bookkeeping of a Core executemany, which for thousands of rows costs
+    more than the database does.
     """
     if not rows:
         return
-    table = model.__table__
-    assert isinstance(table, Table)
     connection = await session.connection()
     dialect = connection.dialect
-    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    compiled = statement.compile(dialect=dialect, column_keys=list(names))
+    assert isinstance(compiled, SQLCompiler)
     order = compiled.positiontup
     assert order is not None, "a positional paramstyle is expected"
-    index = {name: i for i, name in enumerate(columns)}
+    index = {name: i for i, name in enumerate(names)}
     picks = [index[name] for name in order]
     converters = [
         _repeats_once(convert) if convert is not None else None
         for convert in (
-            table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in order
+            compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
+            for name in order
         )
     ]
     converted = [

@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
 
-from app.core.db import core_insert, insert_ignoring_conflicts, utcnow
+from app.core.db import core_insert, execute_tuples, insert_ignoring_conflicts, utcnow
 from app.customers.models import Customer, Order
 from app.events.models import Event
 
@@ -147,7 +147,7 @@ async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> No
         await session.execute(core_insert(Order), rows)
 
 
-_FIXED_COLUMNS = {"id", "external_id", "created_at"}
+_FIXED_COLUMNS = {"id", "external_id", "created_at", "updated_at"}
 _MUTABLE_COLUMNS = [c.key for c in Customer.__table__.columns if c.key not in _FIXED_COLUMNS]
 _customers = Customer.__table__
 assert isinstance(_customers, Table)
@@ -155,8 +155,9 @@ assert isinstance(_customers, Table)
 _UPDATE_CUSTOMER = (
     update(_customers)
     .where(_customers.c.id == bindparam("_pk"))
-    .values({key: bindparam(key) for key in _MUTABLE_COLUMNS})
+    .values({key: bindparam(key) for key in [*_MUTABLE_COLUMNS, "updated_at"]})
 )
+_SAVED = [*_MUTABLE_COLUMNS, "updated_at", "_pk"]
 
 
 def _changed(c: Customer) -> bool:
@@ -181,13 +182,10 @@ async def save_customers(session: AsyncSession, customers: Iterable[Customer]) -
     rows = []
     for c in touched:
         state = c.__dict__
-        row = {key: state.get(key) for key in _MUTABLE_COLUMNS}
-        row["_pk"] = c.id
-        row["updated_at"] = now
-        rows.append(row)
+        rows.append((*(state.get(key) for key in _MUTABLE_COLUMNS), now, c.id))
     for c in touched:
         session.expunge(c)
-    await session.execute(_UPDATE_CUSTOMER, rows)
+    await execute_tuples(session, _UPDATE_CUSTOMER, _SAVED, rows)
 
 
 async def add_refunds(session: AsyncSession, refunded: Iterable[tuple[int, int]]) -> None:
