@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
+from tests.processes import cli_key, serve
 from tests.webhooks.servers import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def _children(pid: int) -> list[int]:
@@ -28,38 +23,11 @@ def _children(pid: int) -> list[int]:
 
 
 def test_two_server_processes_share_the_work(db_url: str) -> None:
-    env = {
-        **os.environ,
-        "TOUCHPOINT_DATABASE_URL": db_url,
-        "TOUCHPOINT_LOG_LEVEL": "WARNING",
-        "TOUCHPOINT_RATE_LIMIT_PER_SECOND": "0",
-    }
-    key = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--name", "t", "--scopes", "admin"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.splitlines()[-1]
+    key = cli_key(db_url)
     port = free_port()
-    command = [sys.executable, "-m", "app.cli", "serve", "--no-worker", "--workers", "2"]
-    proc = subprocess.Popen(
-        [*command, "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = serve(db_url, port, "--no-worker", "--workers", "2")
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(base + "/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
         # uvicorn's supervisor has two server processes under it (and a resource tracker).
         servers = [p for p in _children(proc.pid) if b"spawn_main" in _cmdline(p)]
         assert len(servers) == 2, [_cmdline(p) for p in _children(proc.pid)]

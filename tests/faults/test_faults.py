@@ -21,6 +21,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tests.processes import cli_key, serve
 from tests.webhooks.servers import Receiver, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,46 +95,6 @@ def cluster() -> Iterator[Cluster]:
     c.cleanup()
 
 
-def _key(url: str) -> str:
-    env = {**os.environ, "TOUCHPOINT_DATABASE_URL": url}
-    out = subprocess.run(
-        [sys.executable, "-m", "app.cli", "keys", "create", "--name", "t", "--scopes", "admin"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip().splitlines()[-1]
-
-
-def _serve(
-    url: str, port: int, *extra: str, env_extra: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "TOUCHPOINT_DATABASE_URL": url,
-        "TOUCHPOINT_LOG_LEVEL": "WARNING",
-        "TOUCHPOINT_RATE_LIMIT_PER_SECOND": "0",
-        **(env_extra or {}),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("server did not start")
-
-
 def _event(i: int) -> dict[str, object]:
     return {
         "event_id": f"f-{i}",
@@ -147,9 +108,9 @@ def _event(i: int) -> dict[str, object]:
 
 
 async def test_database_restart_under_load_loses_no_acknowledged_event(cluster: Cluster) -> None:
-    key = _key(cluster.url)
+    key = cli_key(cluster.url)
     port = free_port()
-    proc = _serve(cluster.url, port, "--no-worker")
+    proc = serve(cluster.url, port, "--no-worker")
     acknowledged: set[str] = set()
     statuses: Counter[int] = Counter()
     try:
@@ -199,9 +160,9 @@ async def test_database_restart_under_load_loses_no_acknowledged_event(cluster: 
 
 async def test_graceful_shutdown_finishes_the_request_in_flight(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
-    key = _key(url)
+    key = cli_key(url)
     port = free_port()
-    proc = _serve(url, port, "--no-worker")
+    proc = serve(url, port, "--no-worker")
     events = [_event(i) for i in range(1000)]
     async with httpx.AsyncClient(
         base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {key}"}
@@ -217,7 +178,7 @@ async def test_graceful_shutdown_finishes_the_request_in_flight(tmp_path: Path) 
 
 async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path / 'w.db'}"
-    key = _key(url)
+    key = cli_key(url)
     receiver = Receiver(lambda n: (time.sleep(0.05), (200, {}))[1])
     receiver.start()
     port = free_port()
@@ -226,7 +187,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
         "TOUCHPOINT_WEBHOOK_LEASE_SECONDS": "2",
         "TOUCHPOINT_WORKER_POLL_SECONDS": "0.1",
     }
-    api = _serve(url, port, "--no-worker", env_extra=env)
+    api = serve(url, port, "--no-worker", env_extra=env)
     try:
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}",
