@@ -166,7 +166,7 @@ def import_file(
         str,
         typer.Option("--map", help="Columns by hand: customer_id=Клиент,amount=Сумма,..."),
     ] = "",
-    chunk: Annotated[int, typer.Option(help="Rows written per transaction.")] = 20_000,
+    chunk: Annotated[int, typer.Option(help="Rows written per transaction.")] = 50_000,
 ) -> None:
     """Import an order history (CSV — 1C exports too — or JSON lines). Idempotent: importing
     the same file again changes nothing. Bad rows are reported with their line and skipped."""

@@ -81,7 +81,7 @@ async def _lookup(session: Any, query: Select[*tuple[Any, ...]], keys: Iterable[
     """`query` (filtered by `… IN KEYS`) for keys LOOKUP at a time, the last slice padded.
 
     Every statement then has the same shape: SQLite keeps its last prepared statements, and
-    a differently sized `IN (…)` of 20,000 values per chunk would make that cache grow with
+    a differently sized `IN (…)` of tens of thousands of values per chunk would make that cache grow with
     the file.
     """
     keys = list(keys)
@@ -266,7 +266,7 @@ async def import_rows(
     settings: Settings,
     source: Iterable[tuple[int, dict[str, str | None] | RowError]],
     progress: Callable[[int], None] | None = None,
-    chunk: int = 20_000,
+    chunk: int = 50_000,
     derived_progress: Callable[[int, int], None] | None = None,
 ) -> Report:
     with _few_collections():
