@@ -183,9 +183,7 @@ async def insert_tuples(
     session: AsyncSession, model: type[Base], columns: Sequence[str], rows: Sequence[Sequence[Any]]
 ) -> None:
     """INSERT many rows, given as tuples in `columns` order (see `execute_tuples`)."""
-    table = model.__table__
-    assert isinstance(table, Table)
-    await execute_tuples(session, insert(table), columns, rows)
+    await execute_tuples(session, core_insert(model), columns, rows)
 
 
 async def execute_tuples(
@@ -197,9 +195,9 @@ async def execute_tuples(
     """Run `statement` once per row, straight through the driver's executemany.
 
     Rows are tuples of the values of the statement's parameters (its columns for an INSERT),
-    in `names` order. Each value still goes through its parameter type's own conversion, but
-    without the per-row bookkeeping of a Core executemany, which for thousands of rows costs
-    more than the database does.
+    in `names` order. Each value still goes through its parameter type's own conversion (None
+    stays NULL), but without the per-row bookkeeping of a Core executemany, which for
+    thousands of rows costs more than the database does.
     """
     if not rows:
         return

@@ -81,8 +81,8 @@ async def _lookup(session: Any, query: Select[*tuple[Any, ...]], keys: Iterable[
     """`query` (filtered by `… IN KEYS`) for keys LOOKUP at a time, the last slice padded.
 
     Every statement then has the same shape: SQLite keeps its last prepared statements, and
-    a differently sized `IN (…)` of tens of thousands of values per chunk would make that cache grow with
-    the file.
+    a differently sized `IN (…)` of tens of thousands of values per chunk would make that
+    cache grow with the file.
     """
     keys = list(keys)
     out: list[Any] = []
