@@ -235,7 +235,8 @@ def queue_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, An
 
     Cheaper than ORM objects for rows nobody changes afterwards (history, outbox messages):
     they are written before the session's next statement, flush or commit, so a query in the
-    same transaction sees them, and a rollback forgets them.
+    same transaction sees them, and a rollback forgets them. (Nothing here uses savepoints; a
+    rolled-back `begin_nested` would forget every row still queued, not only its own.)
     """
     queued: dict[type[Base], list[dict[str, Any]]]
     queued = session.sync_session.info.setdefault(_QUEUED, {})
