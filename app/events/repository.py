@@ -51,9 +51,20 @@ def new_customer_row(external_id: str, now: datetime) -> dict[str, Any]:
 
 
 async def insert_missing_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
-    """`INSERT … ON CONFLICT DO NOTHING` for customers, in one statement."""
+    """Create the customers not known yet, in sorted order, in one `INSERT … ON CONFLICT DO
+    NOTHING` (a concurrent writer may create one first).
+
+    Known customers are not offered to the INSERT at all: in a steady stream most are, and a
+    conflicting insert costs about as much as a new one.
+    """
+    ids = sorted(set(external_ids))
+    if not ids:
+        return
+    known = set(
+        await session.scalars(select(Customer.external_id).where(Customer.external_id.in_(ids)))
+    )
     now = utcnow()
-    rows = [new_customer_row(e, now) for e in external_ids]
+    rows = [new_customer_row(e, now) for e in ids if e not in known]
     if rows:
         stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
         await session.execute(stmt, rows)
@@ -66,17 +77,12 @@ async def lock_customers(
 
     Every insert comes before the first row lock, and rows are locked in id order: concurrent
     writers of one customer are serialised without deadlocks, and aggregates are recomputed
-    from data no other transaction is changing. Customers already known are not offered to
-    the INSERT at all: in a steady stream most are, and a conflicting insert costs about as
-    much as a new one.
+    from data no other transaction is changing.
     """
     if not external_ids:
         return {}
     ids = sorted(external_ids)
-    known = set(
-        await session.scalars(select(Customer.external_id).where(Customer.external_id.in_(ids)))
-    )
-    await insert_missing_customers(session, [e for e in ids if e not in known])
+    await insert_missing_customers(session, ids)
     rows = await session.scalars(
         select(Customer)
         .where(Customer.external_id.in_(ids))

@@ -69,7 +69,7 @@ async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
     ids = await _pks(session, external_ids)
     missing = external_ids - ids.keys()
     if missing:
-        await events_repository.insert_missing_customers(session, sorted(missing))
+        await events_repository.insert_missing_customers(session, missing)
         ids.update(await _pks(session, missing))
     return ids
 
