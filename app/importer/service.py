@@ -134,13 +134,14 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
             if r.order_id in known:
                 report.rejected.append((r.line, f"order {r.order_id!r} is already recorded"))
                 continue
-            known[r.order_id] = [None, ids[r.customer_id], to_minor(r.amount), 0]
+            amount = to_minor(r.amount)
+            known[r.order_id] = [None, ids[r.customer_id], amount, 0]
             orders.append(
                 (
                     r.order_id,
                     ids[r.customer_id],
                     r.occurred_at,
-                    to_minor(r.amount),
+                    amount,
                     0,
                     r.category,
                     r.event_id,
@@ -155,12 +156,13 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
                 report.rejected.append((r.line, f"refund for unknown order {r.order_id!r}"))
                 continue
             left = order[2] - order[3]
-            if to_minor(r.amount) > left:
+            amount = to_minor(r.amount)
+            if amount > left:
                 report.rejected.append(
                     (r.line, f"refund larger than what is left of {r.order_id!r}")
                 )
                 continue
-            order[3] += to_minor(r.amount)
+            order[3] += amount
             refunded[r.order_id] = order[3]
             accepted.append(r)
         for order_id, total in refunded.items():
