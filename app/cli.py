@@ -66,6 +66,7 @@ def serve(
 ) -> None:
     """Migrate, then serve the API (with the background worker unless --no-worker)."""
     import uvicorn
+    from fastapi import FastAPI
 
     from app.main import RUN_WORKER_ENV, create_app, tune_gc
 
@@ -81,11 +82,13 @@ def serve(
         print(issued.key, flush=True)
     # Several processes need the app by name; they read the same environment.
     os.environ[RUN_WORKER_ENV] = "0" if no_worker else "1"
-    app = create_app(settings, run_worker=not no_worker) if workers == 1 else None
-    if app is not None:
+    if workers == 1:
+        app: FastAPI | str = create_app(settings, run_worker=not no_worker)
         tune_gc()
+    else:
+        app = "app.main:served_app"
     uvicorn.run(
-        app or "app.main:served_app",
+        app,
         factory=workers > 1,
         workers=workers,
         host=host,
