@@ -175,11 +175,13 @@ def import_file(
     the same file again changes nothing. Bad rows are reported with their line and skipped."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
-    from app.importer.parse import open_text, read_csv, read_jsonl
-    from app.importer.service import import_rows
+    from app.importer.reader import read_file
+    from app.importer.service import import_batches
+    from app.wiring import install_hooks
 
     settings = get_settings()
     upgrade(settings.database_url)
+    install_hooks()  # the derived state is computed by the same hooks as live ingestion
     explicit = {}
     for pair in filter(None, (p.strip() for p in mapping.split(","))):
         field, _, column = pair.partition("=")
@@ -188,11 +190,7 @@ def import_file(
             raise typer.Exit(2)
         explicit[field.strip()] = column.strip()
     kind = fmt or ("jsonl" if file.suffix.lower() in (".jsonl", ".ndjson") else "csv")
-    size = file.stat().st_size
-    raw = file.open("rb")
-    text = open_text(raw)
     try:
-        source = read_jsonl(text, explicit) if kind == "jsonl" else read_csv(text, explicit)
         with Progress(
             "[progress.description]{task.description}",
             BarColumn(),
@@ -201,12 +199,11 @@ def import_file(
             console=err,
             disable=not err.is_terminal,
         ) as bar:
-            task = bar.add_task(f"importing {file.name}", total=size)
-
+            task = bar.add_task(f"importing {file.name}", total=file.stat().st_size)
             derived = bar.add_task("deriving customers' state", total=None, visible=False)
 
-            def progress(_rows: int) -> None:
-                bar.update(task, completed=raw.tell())
+            def progress(_rows: int, position: int) -> None:
+                bar.update(task, completed=position)
 
             def derived_progress(done: int, total: int) -> None:
                 bar.update(derived, completed=done, total=total, visible=True)
@@ -214,8 +211,12 @@ def import_file(
             async def _run() -> object:
                 db = create_database(settings)
                 try:
-                    return await import_rows(
-                        db, settings, source, progress, chunk, derived_progress
+                    return await import_batches(
+                        db,
+                        settings,
+                        read_file(file, kind, explicit, chunk),
+                        progress,
+                        derived_progress,
                     )
                 finally:
                     await db.dispose()
@@ -224,8 +225,6 @@ def import_file(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
-    finally:
-        raw.close()
     from app.importer.service import Report
 
     assert isinstance(report, Report)

@@ -7,11 +7,10 @@ import hashlib
 import io
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 FIELDS = ("customer_id", "order_id", "occurred_at", "amount", "category", "email", "phone", "kind")
 REQUIRED = ("customer_id", "order_id", "occurred_at", "amount")
@@ -152,8 +151,7 @@ def parse_date(text: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     line: int
     customer_id: str
     order_id: str
@@ -260,3 +258,33 @@ def read_jsonl(
             yield n, RowError("not a JSON object")
             continue
         yield n, {str(reverse.get(k, k)): (None if v is None else str(v)) for k, v in obj.items()}
+
+
+class Batch(NamedTuple):
+    rows: list[Row]
+    rejected: list[tuple[int, str]]  # (line, reason)
+    read: int  # rows read, good and bad
+    position: int  # bytes of the file consumed so far (0 when unknown)
+
+
+def batches(
+    source: Iterable[tuple[int, dict[str, str | None] | RowError]],
+    size: int,
+    position: Callable[[], int] | None = None,
+) -> Iterator[Batch]:
+    """Parsed rows `size` at a time; the last batch is sent even when empty."""
+    rows: list[Row] = []
+    rejected: list[tuple[int, str]] = []
+    read = 0
+    for line, item in source:
+        read += 1
+        try:
+            if isinstance(item, RowError):
+                raise item
+            rows.append(make_row(line, item))
+        except RowError as exc:
+            rejected.append((line, str(exc)))
+        if len(rows) >= size:
+            yield Batch(rows, rejected, read, position() if position else 0)
+            rows, rejected, read = [], [], 0
+    yield Batch(rows, rejected, read, position() if position else 0)

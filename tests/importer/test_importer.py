@@ -2,6 +2,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import sqlite3
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -13,6 +17,8 @@ from sqlalchemy import func, select
 from app.auth.scopes import Scope
 from app.events.models import Event
 from app.importer.parse import (
+    Row,
+    batches,
     guess_mapping,
     open_text,
     parse_amount,
@@ -20,8 +26,11 @@ from app.importer.parse import (
     read_csv,
     read_jsonl,
 )
+from app.importer.reader import read_file
 from app.importer.service import import_rows
 from tests.conftest import KeyMaker
+
+ROOT = Path(__file__).resolve().parents[2]
 
 ONE_C = """Дата;Номер;Клиент;Сумма документа;Номенклатурная группа;Телефон
 05.01.2025 10:15:00;А-001;Иванов И.И.;1 500,00;coffee;+7 900 111-22-33
@@ -143,23 +152,54 @@ async def test_import_equals_the_api_path(
     } in (payloads)
 
 
-def test_cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from typer.testing import CliRunner
+def test_cli_import(tmp_path: Path) -> None:
+    """A real `touchpoint import` process: rows read by its own child, the customers' derived
+    state computed by the ingest hooks it installs itself."""
+    env = {**os.environ, "TOUCHPOINT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'i.db'}"}
 
-    from app.cli import cli
-    from app.core.settings import get_settings
+    def touchpoint(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
-    monkeypatch.setenv("TOUCHPOINT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'i.db'}")
-    get_settings.cache_clear()
-    try:
-        path = tmp_path / "orders.csv"
-        path.write_text(ONE_C, encoding="utf-8-sig")
-        first = CliRunner().invoke(cli, ["import", str(path)])
-        assert first.exit_code == 0, first.output
-        assert "imported 4" in first.output and "line 5: not a date" in first.output
-        second = CliRunner().invoke(cli, ["import", str(path)])
-        assert "imported 0, already there 4" in second.output
-        bad_map = CliRunner().invoke(cli, ["import", str(path), "--map", "amount=Нет такой"])
-        assert bad_map.exit_code == 2
-    finally:
-        get_settings.cache_clear()
+    path = tmp_path / "orders.csv"
+    path.write_text(ONE_C, encoding="utf-8-sig")
+    first = touchpoint("import", str(path))
+    assert first.returncode == 0, first.stderr
+    assert "imported 4" in first.stdout and "line 5: not a date" in first.stderr
+    second = touchpoint("import", str(path))
+    assert "imported 0, already there 4" in second.stdout
+    bad_map = touchpoint("import", str(path), "--map", "amount=Нет такой")
+    assert bad_map.returncode == 2 and "Нет такой" in bad_map.stderr
+    with sqlite3.connect(tmp_path / "i.db") as db:
+        stage, status, lapse_at = db.execute(
+            "SELECT stage, status, lapse_at FROM customers WHERE external_id = ?",
+            ("Иванов И.И.",),
+        ).fetchone()
+        predictions = db.execute(
+            "SELECT count(*) FROM customer_predictions JOIN customers c ON c.id = customer_id"
+            " WHERE c.external_id = ?",
+            ("Иванов И.И.",),
+        ).fetchone()[0]
+    assert stage == "client"  # two purchases on two days
+    assert status != "active" and lapse_at is not None  # its last purchase was in 2025
+    assert predictions == 1
+
+
+def test_file_read_by_a_child_process_gives_the_same_batches(tmp_path: Path) -> None:
+    path = tmp_path / "orders.csv"
+    path.write_text(ONE_C, encoding="utf-8")
+    with path.open("rb") as raw:
+        here = list(batches(read_csv(open_text(raw), None), 2))
+    there = list(read_file(path, "csv", None, 2))
+    assert [b.rows for b in there] == [b.rows for b in here]
+    assert [(b.rejected, b.read) for b in there] == [(b.rejected, b.read) for b in here]
+    assert sum(b.read for b in there) == 7 and there[-1].position == path.stat().st_size
+    assert isinstance(there[0].rows[0], Row) and there[0].rows[0].amount == Decimal("1500.00")
+    with pytest.raises(ValueError, match="--map"):
+        list(read_file(path, "csv", {"amount": "Сумма документа", "order_id": "Дата"}, 2))
