@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import core_insert
 from app.customers.models import Customer, Order
-from app.events.models import Event
+from app.events.models import IS_REFUND, Event
 from app.ltv.models import CustomerPrediction, ModelFit
 
 
@@ -36,7 +36,7 @@ async def purchases_as_of(
     refund_rows = select(
         Event.payload["order_id"].as_string().label("order_id"),
         Event.payload["amount"].as_float().label("amount"),
-    ).where(Event.type == "refund", Event.occurred_at <= as_of)
+    ).where(IS_REFUND, Event.occurred_at <= as_of)
     if customer_pks is not None:
         refund_rows = refund_rows.where(Event.customer_id.in_(list(customer_pks)))
     rows_sub = refund_rows.subquery()

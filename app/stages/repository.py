@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.customers import repository as customers_repository
 from app.customers.models import Customer, Order
-from app.events.models import Event
+from app.events.models import IS_REFUND, Event
 from app.stages.models import StageChange
 
 
@@ -83,7 +83,7 @@ async def pyramid_as_of(session: AsyncSession, as_of: datetime) -> list[tuple[st
             Event.customer_id.label("customer_id"),
             Event.payload["amount"].as_float().label("amount"),
         )
-        .where(Event.type == "refund", Event.occurred_at <= as_of)
+        .where(IS_REFUND, Event.occurred_at <= as_of)
         .subquery()
     )
     refunded = (
