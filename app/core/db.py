@@ -214,29 +214,38 @@ async def execute_tuples(
     Rows are tuples of the values of the statement's parameters (its columns for an INSERT),
     in `names` order. Each value still goes through its parameter type's own conversion (None
     stays NULL), but without the per-row bookkeeping of a Core executemany, which for
-    thousands of rows costs more than the database does.
+    thousands of rows costs more than the database does. Column defaults are not applied:
+    every column the statement writes must be in `names`.
     """
-    if not rows:
-        return
-    connection = await session.connection()
-    dialect = connection.dialect
+    if rows:
+        connection = await session.connection()
+        await connection.exec_driver_sql(*_driver_rows(connection.dialect, statement, names, rows))
+
+
+def _driver_rows(
+    dialect: Dialect, statement: ClauseElement, names: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> tuple[str, list[tuple[Any, ...]]]:
+    """(SQL, rows converted by each parameter's type, in the statement's parameter order)."""
     compiled = statement.compile(dialect=dialect, column_keys=list(names))
     assert isinstance(compiled, SQLCompiler)
     order = compiled.positiontup
     assert order is not None, "a positional paramstyle is expected"
     index = {name: i for i, name in enumerate(names)}
-    picks = [index[name] for name in order]
+    missing = [name for name in order if name not in index]
+    if missing:
+        raise ValueError(f"no value given for {', '.join(missing)}")
     # Column by column: one list comprehension per column costs far less than a generator
     # per row.
     columns: list[list[Any]] = []
-    for name, pick in zip(order, picks, strict=True):
+    for name in order:
+        pick = index[name]
         values = [row[pick] for row in rows]
         convert = compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect)
         if convert is not None:
             once = _repeats_once(convert)
             values = [None if value is None else once(value) for value in values]
         columns.append(values)
-    await connection.exec_driver_sql(str(compiled), list(zip(*columns, strict=True)))
+    return str(compiled), list(zip(*columns, strict=True))
 
 
 # Rows added with `queue_rows`, per session, until they are written.
@@ -250,6 +259,7 @@ def queue_rows(session: AsyncSession, model: type[Base], rows: list[dict[str, An
     they are written before the session's next statement, flush or commit, so a query in the
     same transaction sees them, and a rollback forgets them. (Nothing here uses savepoints; a
     rolled-back `begin_nested` would forget every row still queued, not only its own.)
+    Each row gives every column but the primary key: no column default is applied.
     """
     queued: dict[type[Base], list[dict[str, Any]]]
     queued = session.sync_session.info.setdefault(_QUEUED, {})
@@ -261,7 +271,14 @@ def _write_queued(session: SyncSession) -> None:
     if queued:
         connection = session.connection()
         for model, rows in queued.items():
-            connection.execute(core_insert(model), rows)
+            # One driver executemany per set of columns given (callers give them all).
+            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+            for row in rows:
+                by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
+            for names, values in by_columns.items():
+                connection.exec_driver_sql(
+                    *_driver_rows(connection.dialect, core_insert(model), names, values)
+                )
 
 
 @event.listens_for(SyncSession, "do_orm_execute")

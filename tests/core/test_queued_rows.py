@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from app.core.db import queue_rows
 from app.core.outbox import OutboxMessage, emit
 
 
@@ -37,3 +39,36 @@ async def test_a_rollback_forgets_queued_rows(app: Any) -> None:
     async with app.state.db.sessionmaker() as s:
         payloads = (await s.scalars(select(OutboxMessage.payload))).all()
     assert payloads == [{"n": 2}]
+
+
+async def test_queued_rows_keep_their_types_and_need_every_column(app: Any) -> None:
+    at = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+    async with app.state.db.sessionmaker() as s, s.begin():
+        queue_rows(
+            s,
+            OutboxMessage,
+            [
+                {
+                    "message_id": "msg_typed",
+                    "type": "test.message",
+                    "customer_id": None,
+                    "payload": {"amount": "1.50", "tags": ["a"]},
+                    "created_at": at,
+                    "dispatched_at": None,
+                }
+            ],
+        )
+        stored = await s.scalar(
+            select(OutboxMessage).where(OutboxMessage.message_id == "msg_typed")
+        )
+        assert stored is not None
+        assert (stored.payload, stored.created_at, stored.customer_id) == (
+            {"amount": "1.50", "tags": ["a"]},
+            at,
+            None,
+        )
+    async with app.state.db.sessionmaker() as s:
+        with pytest.raises(ValueError, match="created_at"):
+            async with s.begin():
+                queue_rows(s, OutboxMessage, [{"message_id": "m", "type": "t", "payload": {}}])
+                await count(s)
