@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -203,6 +203,22 @@ async def insert_tuples(
     await execute_tuples(session, core_insert(model), columns, rows)
 
 
+async def insert_rows(
+    session: AsyncSession, model: type[Base], rows: Sequence[dict[str, Any]]
+) -> None:
+    """INSERT many rows given as dicts, through the driver's executemany (see `execute_tuples`):
+    one statement per set of columns given. Each row gives every column but the primary key."""
+    for names, values in _by_columns(rows).items():
+        await execute_tuples(session, core_insert(model), names, values)
+
+
+def _by_columns(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+    grouped: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
+    for row in rows:
+        grouped.setdefault(tuple(row), []).append(tuple(row.values()))
+    return grouped
+
+
 async def execute_tuples(
     session: AsyncSession,
     statement: ClauseElement,
@@ -271,11 +287,7 @@ def _write_queued(session: SyncSession) -> None:
     if queued:
         connection = session.connection()
         for model, rows in queued.items():
-            # One driver executemany per set of columns given (callers give them all).
-            by_columns: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
-            for row in rows:
-                by_columns.setdefault(tuple(row), []).append(tuple(row.values()))
-            for names, values in by_columns.items():
+            for names, values in _by_columns(rows).items():
                 connection.exec_driver_sql(
                     *_driver_rows(connection.dialect, core_insert(model), names, values)
                 )

@@ -11,7 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.base import instance_state
 
-from app.core.db import core_insert, execute_tuples, insert_ignoring_conflicts, utcnow
+from app.core.db import execute_tuples, insert_ignoring_conflicts, insert_rows, utcnow
 from app.customers.models import Customer, Order
 from app.events.models import Event
 
@@ -145,12 +145,12 @@ async def orders_of(session: AsyncSession, customer_pks: Collection[int]) -> lis
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(core_insert(Event), rows)
+        await insert_rows(session, Event, rows)
 
 
 async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(core_insert(Order), rows)
+        await insert_rows(session, Order, rows)
 
 
 _FIXED_COLUMNS = {"id", "external_id", "created_at", "updated_at"}

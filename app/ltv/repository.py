@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import core_insert
+from app.core.db import insert_rows
 from app.customers.models import Customer, Order
 from app.events.models import IS_REFUND, Event
 from app.ltv.models import CustomerPrediction, ModelFit
@@ -80,8 +80,7 @@ async def replace_predictions(
     if customer_pks is not None:
         stmt = stmt.where(CustomerPrediction.customer_id.in_(list(customer_pks)))
     await session.execute(stmt)
-    for start in range(0, len(rows), 5000):
-        await session.execute(core_insert(CustomerPrediction), rows[start : start + 5000])
+    await insert_rows(session, CustomerPrediction, rows)
 
 
 async def prediction_of(session: AsyncSession, customer_pk: int) -> CustomerPrediction | None:

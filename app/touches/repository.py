@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import core_insert
+from app.core.db import insert_rows
 from app.customers.models import Customer
 from app.events.models import Event
 from app.touches.models import Announcement, Touch
@@ -155,4 +155,4 @@ async def close_planned(
 async def insert_touches(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """The new plans in one statement (the unit of work would insert them one by one)."""
     if rows:
-        await session.execute(core_insert(Touch), rows)
+        await insert_rows(session, Touch, rows)

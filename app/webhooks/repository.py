@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import core_insert
+from app.core.db import insert_rows
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
@@ -31,7 +31,7 @@ async def enabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
 
 async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
-        await session.execute(core_insert(Delivery), rows)
+        await insert_rows(session, Delivery, rows)
 
 
 async def claim(
