@@ -107,7 +107,9 @@ async def _pks(session: Any, external_ids: set[str]) -> dict[str, int]:
     }
 
 
-async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int]) -> None:
+async def _chunk(
+    db: Database, currency: str, rows: list[Row], report: Report, touched: set[int]
+) -> None:
     now = utcnow()
     async with db.sessionmaker() as session, session.begin():
         ids = await _customer_ids(session, {r.customer_id for r in rows})
@@ -175,7 +177,7 @@ async def _chunk(db: Database, rows: list[Row], report: Report, touched: set[int
         for r in accepted:
             payload: dict[str, Any] = {"order_id": r.order_id, "amount": str(r.amount)}
             if r.kind == "purchase":
-                payload |= {"currency": "RUB", "category": r.category}
+                payload |= {"currency": currency, "category": r.category}
             events.append(
                 (
                     r.event_id,
@@ -296,7 +298,7 @@ async def import_batches(
             report.rows += batch.read
             report.rejected.extend(batch.rejected)
             if batch.rows:
-                await _chunk(db, batch.rows, report, touched)
+                await _chunk(db, settings.currency, batch.rows, report, touched)
             if progress:
                 progress(report.rows, batch.position)
         report.rejected.sort()

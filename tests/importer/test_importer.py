@@ -203,3 +203,18 @@ def test_file_read_by_a_child_process_gives_the_same_batches(tmp_path: Path) -> 
     assert isinstance(there[0].rows[0], Row) and there[0].rows[0].amount == Decimal("1500.00")
     with pytest.raises(ValueError, match="--map"):
         list(read_file(path, "csv", {"amount": "Сумма документа", "order_id": "Дата"}, 2))
+
+
+async def test_imported_purchases_carry_the_shops_currency(app: Any, settings: Any) -> None:
+    euro = settings.model_copy(update={"currency": "EUR"})
+    line = {
+        "customer_id": "eu-1",
+        "order_id": "eu-o1",
+        "occurred_at": "2025-01-05",
+        "amount": "9.90",
+    }
+    report = await import_rows(app.state.db, euro, read_jsonl(io.StringIO(json.dumps(line)), None))
+    assert report.imported == 1
+    async with app.state.db.sessionmaker() as s:
+        payload = await s.scalar(select(Event.payload))
+    assert payload == {"order_id": "eu-o1", "amount": "9.90", "currency": "EUR", "category": None}
