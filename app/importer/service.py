@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import BindParameter, Select, bindparam, select, update
 
-from app.core.db import Database, insert_tuples, utcnow
+from app.core.db import Database, execute_tuples, insert_tuples, utcnow
 from app.core.money import to_minor
 from app.core.settings import Settings
 from app.customers import aggregates
@@ -99,6 +99,18 @@ _EVENTS_SEEN = select(Event.event_id).where(Event.event_id.in_(KEYS))
 _ORDERS_KNOWN = select(
     Order.order_id, Order.id, Order.customer_id, Order.amount_minor, Order.refunded_minor
 ).where(Order.order_id.in_(KEYS))
+
+
+_FILL_EMAIL = (
+    update(Customer)
+    .where(Customer.id == bindparam("pk"), Customer.email.is_(None))
+    .values(email=bindparam("value"))
+)
+_FILL_PHONE = (
+    update(Customer)
+    .where(Customer.id == bindparam("pk"), Customer.phone.is_(None))
+    .values(phone=bindparam("value"))
+)
 
 
 async def _pks(session: Any, external_ids: set[str]) -> dict[str, int]:
@@ -192,13 +204,15 @@ async def _chunk(
             touched.add(ids[r.customer_id])
         events.sort(key=itemgetter(2, 3))
         await insert_tuples(session, Event, EVENT_COLUMNS, events)
-        contacts = {r.customer_id: (r.email, r.phone) for r in fresh if r.email or r.phone}
-        for external_id, (email, phone) in contacts.items():
-            values = {k: v for k, v in (("email", email), ("phone", phone)) if v}
-            await session.execute(
-                update(Customer)
-                .where(Customer.id == ids[external_id], Customer.email.is_(None))
-                .values(**values)
+        # History fills a contact the customer lacks; it never replaces one.
+        emails = {ids[r.customer_id]: r.email for r in fresh if r.email}
+        phones = {ids[r.customer_id]: r.phone for r in fresh if r.phone}
+        for statement, given in ((_FILL_EMAIL, emails), (_FILL_PHONE, phones)):
+            await execute_tuples(
+                session,
+                statement,
+                ("pk", "value", "updated_at"),
+                [(pk, value, now) for pk, value in given.items()],
             )
         report.imported += len(accepted)
 

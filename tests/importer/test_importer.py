@@ -218,3 +218,30 @@ async def test_imported_purchases_carry_the_shops_currency(app: Any, settings: A
     async with app.state.db.sessionmaker() as s:
         payload = await s.scalar(select(Event.payload))
     assert payload == {"order_id": "eu-o1", "amount": "9.90", "currency": "EUR", "category": None}
+
+
+async def test_history_fills_missing_contacts_and_replaces_none(
+    client: httpx.AsyncClient, make_key: KeyMaker, app: Any, settings: Any
+) -> None:
+    h = {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
+    profile = {
+        "event_id": "p1",
+        "type": "profile",
+        "customer_id": "known",
+        "occurred_at": "2025-01-01T00:00:00Z",
+        "email": "known@example.com",
+    }
+    assert (await client.post("/v1/events", json=profile, headers=h)).status_code in (200, 201)
+    rows = [
+        {"customer_id": c, "order_id": f"{c}-1", "occurred_at": "2025-02-01", "amount": "10"}
+        | contact
+        for c, contact in (
+            ("known", {"email": "old@example.com", "phone": "+79001112233"}),
+            ("new", {"email": "new@example.com", "phone": "+79004445566"}),
+        )
+    ]
+    await _import(app, settings, "\n".join(json.dumps(r) for r in rows), kind="jsonl")
+    known = (await client.get("/v1/customers/known", headers=h)).json()["profile"]
+    new = (await client.get("/v1/customers/new", headers=h)).json()["profile"]
+    assert (known["email"], known["phone"]) == ("known@example.com", "+79001112233")
+    assert (new["email"], new["phone"]) == ("new@example.com", "+79004445566")
