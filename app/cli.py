@@ -225,6 +225,9 @@ def import_file(
     except ValueError as exc:
         err.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from exc
+    except RuntimeError as exc:  # the reading process failed or died
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
     from app.importer.service import Report
 
     assert isinstance(report, Report)

@@ -43,6 +43,7 @@ def read_file(path: Path, kind: str, explicit: dict[str, str] | None, size: int)
     child = subprocess.Popen(
         [
             sys.executable,
+            "-P",  # this installation's `app`, never one in the current directory
             "-m",
             "app.importer.reader",
             str(path),

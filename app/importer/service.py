@@ -310,13 +310,19 @@ async def import_batches(
         report = Report()
         started = time.perf_counter()
         touched: set[int] = set()
-        for batch in parsed:
-            report.rows += batch.read
-            report.rejected.extend(batch.rejected)
-            if batch.rows:
-                await _chunk(db, settings.currency, batch.rows, report, touched)
-            if progress:
-                progress(report.rows, batch.position)
+        try:
+            for batch in parsed:
+                report.rows += batch.read
+                report.rejected.extend(batch.rejected)
+                if batch.rows:
+                    await _chunk(db, settings.currency, batch.rows, report, touched)
+                if progress:
+                    progress(report.rows, batch.position)
+        except Exception:
+            # The batches written so far stay; their customers' derived state must follow, or
+            # a second import, which finds those rows already there, would leave it stale.
+            await refresh(db, settings, touched)
+            raise
         report.rejected.sort()
         report.customers = len(touched)
         report.rows_seconds = time.perf_counter() - started

@@ -80,7 +80,8 @@ async def replace_predictions(
     if customer_pks is not None:
         stmt = stmt.where(CustomerPrediction.customer_id.in_(list(customer_pks)))
     await session.execute(stmt)
-    await insert_rows(session, CustomerPrediction, rows)
+    for start in range(0, len(rows), 5000):  # a refit rewrites every customer's: bound memory
+        await insert_rows(session, CustomerPrediction, rows[start : start + 5000])
 
 
 async def prediction_of(session: AsyncSession, customer_pk: int) -> CustomerPrediction | None:

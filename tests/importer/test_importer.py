@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from sqlalchemy import func, select
 from app.auth.scopes import Scope
 from app.events.models import Event
 from app.importer.parse import (
+    Batch,
     Row,
     batches,
     guess_mapping,
@@ -27,7 +29,7 @@ from app.importer.parse import (
     read_jsonl,
 )
 from app.importer.reader import read_file
-from app.importer.service import import_rows
+from app.importer.service import import_batches, import_rows
 from tests.conftest import KeyMaker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +247,22 @@ async def test_history_fills_missing_contacts_and_replaces_none(
     new = (await client.get("/v1/customers/new", headers=h)).json()["profile"]
     assert (known["email"], known["phone"]) == ("known@example.com", "+79001112233")
     assert (new["email"], new["phone"]) == ("new@example.com", "+79004445566")
+
+
+async def test_a_failed_import_still_derives_what_it_wrote(
+    client: httpx.AsyncClient, make_key: KeyMaker, app: Any, settings: Any
+) -> None:
+    line = {"customer_id": "half", "order_id": "half-1", "occurred_at": "2025-02-01"}
+    line["amount"] = "10"
+
+    def failing() -> Iterator[Batch]:
+        yield from batches(read_jsonl(io.StringIO(json.dumps(line)), None), 10)
+        raise RuntimeError("the reading process died")
+
+    with pytest.raises(RuntimeError, match="died"):
+        await import_batches(app.state.db, settings, failing())
+    h = {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
+    stage = (await client.get("/v1/customers/half/stage", headers=h)).json()
+    assert stage["stage"] == "buyer"
+    ltv = (await client.get("/v1/customers/half/ltv", headers=h)).json()
+    assert ltv["historic"] == "10.00"
