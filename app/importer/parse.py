@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -63,6 +64,7 @@ DAY_FIRST = re.compile(r"(\d\d)\.(\d\d)\.(\d{4})(?: (\d\d):(\d\d)(?::(\d\d))?)?"
 
 CENT = Decimal("0.01")
 CONTROL = re.compile(r"[\x00-\x1f]")
+UNREADABLE = "\ufffd"  # what a byte the encoding cannot read becomes
 
 
 class RowError(ValueError):
@@ -180,6 +182,8 @@ def _clean_id(value: str, what: str) -> str:
 
 
 def make_row(line: int, get: dict[str, str | None]) -> Row:
+    if any(UNREADABLE in value for value in get.values() if value):
+        raise RowError("bytes that are not text in the file's encoding")
     amount = parse_amount(get["amount"] or "")
     kind_text = (get.get("kind") or "").strip().lower()
     kind = "refund" if amount < 0 or kind_text in REFUND_WORDS else "purchase"
@@ -205,16 +209,36 @@ def make_row(line: int, get: dict[str, str | None]) -> Row:
 
 
 def open_text(raw: IO[bytes]) -> io.TextIOWrapper:
-    """UTF-8 (with or without BOM), else Windows-1251 as older 1C exports write."""
+    """UTF-8 (with or without BOM), else Windows-1251 as older 1C exports write.
+
+    A sample that is plain ASCII says nothing (the first Cyrillic may come much later), so then
+    the whole file is checked. A byte that is not UTF-8 further on spoils its row, which is
+    rejected with its line number, not the import."""
     head = raw.read(65536)
     raw.seek(0)
     try:
         head.decode("utf-8")
-        encoding = "utf-8-sig"
+        utf8 = True
     except UnicodeDecodeError as exc:
         # A multi-byte character cut at the end of the sample is still UTF-8.
-        encoding = "utf-8-sig" if exc.start >= len(head) - 4 else "cp1251"
-    return io.TextIOWrapper(raw, encoding=encoding, newline="")
+        utf8 = exc.start >= len(head) - 4
+    if utf8 and head.isascii():
+        utf8 = _all_utf8(raw)
+    encoding = "utf-8-sig" if utf8 else "cp1251"
+    return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+
+
+def _all_utf8(raw: IO[bytes]) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        while block := raw.read(1 << 20):
+            decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    finally:
+        raw.seek(0)
+    return True
 
 
 def sniff_delimiter(sample: str) -> str:

@@ -266,3 +266,20 @@ async def test_a_failed_import_still_derives_what_it_wrote(
     assert stage["stage"] == "buyer"
     ltv = (await client.get("/v1/customers/half/ltv", headers=h)).json()
     assert ltv["historic"] == "10.00"
+
+
+def test_encoding_is_judged_on_the_whole_file_and_a_bad_byte_spoils_one_row() -> None:
+    header = "Дата;Номер;Клиент;Сумма\n"
+    ascii_rows = "".join(f"01.02.2025;A-{i};client-{i};100,00\n" for i in range(3000))
+    assert len(ascii_rows) > 65536
+    late_cyrillic = (ascii_rows + "02.02.2025;Б-1;Сидорова;5,00\n").encode("cp1251")
+    text = open_text(io.BytesIO(b"date;order;customer;amount\n" + late_cyrillic))
+    *_, last = (b for b in batches(read_csv(text, None), 10_000))
+    assert [(r.customer_id, r.order_id) for r in last.rows][-1] == ("Сидорова", "Б-1")
+    broken = (header + ascii_rows).encode() + b"03.02.2025;B-2;\xff\xfe;5,00\n"
+    broken += "04.02.2025;B-3;Петров;7,00\n".encode()
+    parsed = list(batches(read_csv(open_text(io.BytesIO(broken)), None), 10_000))
+    rows = [r for b in parsed for r in b.rows]
+    rejected = [x for b in parsed for x in b.rejected]
+    assert rejected == [(3002, "bytes that are not text in the file's encoding")]
+    assert rows[-1].customer_id == "Петров" and len(rows) == 3001
