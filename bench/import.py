@@ -1,8 +1,9 @@
 """History import rate into SQLite: generates an N-row 1C-style CSV and imports it.
 
-Prints rows/s and the peak resident memory of the import process (ru_maxrss), then imports a
-fifth of the rows for the same customers and prints the ratio of the two peaks: the file is
-streamed, so memory must not grow with it (ratio near 1). Target: at least 50,000 rows/s.
+Prints rows/s and the peak resident memory of the import (the command and the process that
+reads the file for it, summed), then imports a fifth of the rows for the same customers and
+prints the ratio of the two peaks: the file is streamed, so memory must not grow with it (ratio
+near 1). Target: at least 50,000 rows/s.
 
 Baseline, measured in the same run: the rows the import writes for the same file (one order and
 one event each), handed straight to sqlite3's executemany in 50,000-row transactions, in the
@@ -24,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -47,8 +49,45 @@ def make_csv(path: Path, rows: int, customers: int, seed: int = 1) -> None:
             )
 
 
-def run_import(rows: int, customers: int) -> tuple[float, float, list[str]]:
-    """Import a fresh N-row file into a fresh SQLite database: (seconds, peak MiB, summary)."""
+class TreeMemory(threading.Thread):
+    """Peak of the summed resident memory of a process and its descendants (the import reads
+    its file in a child process), sampled every `every` seconds from /proc."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid, self.every, self.peak = pid, every, 0
+        self.finished = threading.Event()
+
+    def _tree_rss(self) -> int:
+        parents: dict[int, int] = {}
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    stat = (entry / "stat").read_text()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        tree, grew = {self.pid}, True
+        while grew:
+            more = {p for p, parent in parents.items() if parent in tree} - tree
+            tree |= more
+            grew = bool(more)
+        total = 0
+        for p in tree:
+            try:
+                total += int(Path(f"/proc/{p}/statm").read_text().split()[1])
+            except OSError:
+                continue
+        return total * os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.finished.wait(self.every):
+            self.peak = max(self.peak, self._tree_rss())
+
+
+def run_import(rows: int, customers: int) -> tuple[float, float, float, list[str]]:
+    """Import a fresh N-row file into a fresh SQLite database: (seconds, peak MiB of the import
+    process or its reader, whichever is larger, peak MiB of both together, summary)."""
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "orders.csv"
         make_csv(csv_path, rows, customers)
@@ -63,15 +102,20 @@ def run_import(rows: int, customers: int) -> tuple[float, float, list[str]]:
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        sampler = TreeMemory(proc.pid)
+        sampler.start()
         assert proc.stdout is not None
         output = proc.stdout.read()
-        # wait4: this child's own peak resident memory (ru_maxrss, KiB on Linux).
+        sampler.finished.set()
+        sampler.join()
+        # wait4: the larger peak of this child and its reaped children (ru_maxrss, KiB).
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.perf_counter() - t0
         if proc.returncode != 0:
             raise SystemExit(f"import failed ({proc.returncode}): {output}")
-    return elapsed, usage.ru_maxrss / 1024, output.strip().splitlines()[-2:]
+    peak = usage.ru_maxrss / 1024
+    return elapsed, peak, sampler.peak / 2**20, output.strip().splitlines()[-2:]
 
 
 def _migrated(path: Path) -> None:
@@ -155,13 +199,16 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--customers", type=int, default=100_000)
     args = ap.parse_args()
-    seconds, peak, summary = run_import(args.rows, args.customers)
+    seconds, peak, together, summary = run_import(args.rows, args.customers)
     print("\n".join(summary))
     print(
         f"file: {args.rows} rows; wall {seconds:.1f} s: "
         f"{args.rows / seconds:,.0f} rows/s (target >= 50,000)"
     )
-    print(f"peak memory of the import process: {peak:.0f} MiB")
+    print(
+        f"peak memory: {together:.0f} MiB for the import and its reading process together "
+        f"(sampled every 0.1 s); {peak:.0f} MiB for the larger of the two (ru_maxrss)"
+    )
     raw = raw_rows(args.rows, args.customers)
     print(
         f"baseline, plain executemany of the same rows (one order + one event each): "
@@ -169,10 +216,12 @@ def main() -> None:
     )
     # The same customers with a fifth of the rows: streaming means the peak stays the same.
     small = args.rows // 5
-    _, small_peak, _ = run_import(small, args.customers)
+    _, small_peak, small_together, _ = run_import(small, args.customers)
     print(
-        f"peak memory at {small} rows (same customers): {small_peak:.0f} MiB; "
-        f"{args.rows} / {small} rows: {peak / small_peak:.2f}x (1.0 = does not grow with the file)"
+        f"peak memory at {small} rows (same customers): {small_together:.0f} MiB together, "
+        f"{small_peak:.0f} MiB the larger; {args.rows} / {small} rows: "
+        f"{together / small_together:.2f}x together, {peak / small_peak:.2f}x the larger "
+        f"(1.0 = does not grow with the file)"
     )
 
 
