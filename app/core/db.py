@@ -208,15 +208,23 @@ async def insert_rows(
 ) -> None:
     """INSERT many rows given as dicts, through the driver's executemany (see `execute_tuples`):
     one statement per set of columns given. Each row gives every column but the primary key."""
-    for names, values in _by_columns(rows).items():
-        await execute_tuples(session, core_insert(model), names, values)
+    if rows:
+        connection = await session.connection()
+        for statement in _inserts(connection.dialect, model, rows):
+            await connection.exec_driver_sql(*statement)
 
 
-def _by_columns(rows: Iterable[dict[str, Any]]) -> dict[tuple[str, ...], list[tuple[Any, ...]]]:
+def _inserts(
+    dialect: Dialect, model: type[Base], rows: Iterable[dict[str, Any]]
+) -> list[tuple[str, list[tuple[Any, ...]]]]:
+    """(SQL, converted rows) of one INSERT per set of columns the dict rows give."""
     grouped: dict[tuple[str, ...], list[tuple[Any, ...]]] = {}
     for row in rows:
         grouped.setdefault(tuple(row), []).append(tuple(row.values()))
-    return grouped
+    return [
+        _driver_rows(dialect, core_insert(model), names, values)
+        for names, values in grouped.items()
+    ]
 
 
 async def execute_tuples(
@@ -287,10 +295,8 @@ def _write_queued(session: SyncSession) -> None:
     if queued:
         connection = session.connection()
         for model, rows in queued.items():
-            for names, values in _by_columns(rows).items():
-                connection.exec_driver_sql(
-                    *_driver_rows(connection.dialect, core_insert(model), names, values)
-                )
+            for statement in _inserts(connection.dialect, model, rows):
+                connection.exec_driver_sql(*statement)
 
 
 @event.listens_for(SyncSession, "do_orm_execute")

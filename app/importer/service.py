@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import BindParameter, Select, bindparam, select, update
+from sqlalchemy import BindParameter, Select, Update, bindparam, select, update
 
 from app.core.db import Database, execute_tuples, insert_tuples, utcnow
 from app.core.money import to_minor
@@ -101,16 +101,17 @@ _ORDERS_KNOWN = select(
 ).where(Order.order_id.in_(KEYS))
 
 
-_FILL_EMAIL = (
-    update(Customer)
-    .where(Customer.id == bindparam("pk"), Customer.email.is_(None))
-    .values(email=bindparam("value"))
-)
-_FILL_PHONE = (
-    update(Customer)
-    .where(Customer.id == bindparam("pk"), Customer.phone.is_(None))
-    .values(phone=bindparam("value"))
-)
+def _fill(column: str) -> Update:
+    """Set a customer's `column` to `value` only where it is empty (binds pk, value)."""
+    target = Customer.__table__.c[column]
+    return (
+        update(Customer)
+        .where(Customer.id == bindparam("pk"), target.is_(None))
+        .values({column: bindparam("value")})
+    )
+
+
+_FILL_EMAIL, _FILL_PHONE = _fill("email"), _fill("phone")
 
 
 async def _pks(session: Any, external_ids: set[str]) -> dict[str, int]:
