@@ -51,20 +51,26 @@ def new_customer_row(external_id: str, now: datetime) -> dict[str, Any]:
 
 
 async def insert_missing_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
-    """Create the customers not known yet, in sorted order, in one `INSERT … ON CONFLICT DO
-    NOTHING` (a concurrent writer may create one first).
+    """Create the customers not known yet (see `create_customers`).
 
     Known customers are not offered to the INSERT at all: in a steady stream most are, and a
     conflicting insert costs about as much as a new one.
     """
-    ids = sorted(set(external_ids))
-    if not ids:
-        return
-    known = set(
-        await session.scalars(select(Customer.external_id).where(Customer.external_id.in_(ids)))
-    )
+    ids = set(external_ids)
+    if ids:
+        known = set(
+            await session.scalars(
+                select(Customer.external_id).where(Customer.external_id.in_(list(ids)))
+            )
+        )
+        await create_customers(session, ids - known)
+
+
+async def create_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
+    """Customers believed new, in sorted order, in one `INSERT … ON CONFLICT DO NOTHING` (a
+    concurrent writer may create one first)."""
     now = utcnow()
-    rows = [new_customer_row(e, now) for e in ids if e not in known]
+    rows = [new_customer_row(e, now) for e in sorted(set(external_ids))]
     if rows:
         stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
         await session.execute(stmt, rows)

@@ -69,8 +69,8 @@ async def _customer_ids(session: Any, external_ids: set[str]) -> dict[str, int]:
     """Primary keys of these customers; the ones not seen before are created first."""
     ids = await _pks(session, external_ids)
     missing = external_ids - ids.keys()
-    if missing:
-        await events_repository.insert_missing_customers(session, missing)
+    if missing:  # just looked up: no need to look them up again before the INSERT
+        await events_repository.create_customers(session, missing)
         ids.update(await _pks(session, missing))
     return ids
 
