@@ -6,6 +6,7 @@ from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
+from app.lapse.models import CategoryRhythm
 from app.ltv.models import CustomerPrediction, ModelFit
 from app.stages.models import StageChange
 from app.touches.models import Announcement, Touch
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "BitrixContact",
     "CashbackEntry",
+    "CategoryRhythm",
     "Customer",
     "CustomerPrediction",
     "Delivery",
