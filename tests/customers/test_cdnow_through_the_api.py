@@ -97,4 +97,4 @@ async def test_cdnow_sample_through_the_api_fits_like_lifetimes(
     assert fit["n_repeat_customers"] == ref["repeat"]
     ours = np.array([fit["params"][k] for k in ("r", "alpha", "a", "b", "p", "q", "gamma")])
     theirs = np.array([ref[k] for k in ("r", "alpha", "a", "b", "p", "q", "gamma")])
-    np.testing.assert_allclose(ours, theirs, rtol=2e-3)
+    np.testing.assert_allclose(ours, theirs, rtol=1e-5)  # measured: at most 2.5e-7 apart
