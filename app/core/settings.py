@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.cashback.rules import CashbackRules
+from app.lapse.categories import CategoryClasses
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
 from app.touches.planner import TouchRules
@@ -39,6 +41,10 @@ class Settings(BaseSettings):
     db_echo: bool = False
 
     currency: str = Field(default="RUB", pattern=r"^[A-Z]{3}$")
+    # The shop's time zone: weekdays of the customers' rhythm and the dashboard's clock.
+    timezone: str = Field(default="Europe/Moscow", max_length=64)
+    # Language of texts meant for people (labels, reasons): "ru" or "en".
+    locale: Literal["ru", "en"] = "ru"
     # Events whose occurred_at lies further in the future than this are refused (clock skew).
     max_future_skew_seconds: int = Field(default=300, ge=0)
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
@@ -101,6 +107,15 @@ class Settings(BaseSettings):
     ltv_default_horizon_days: int = Field(default=365, ge=1, le=3650)
     ltv_refit_hours: float = Field(default=24.0, gt=0)
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown IANA time zone {v!r}") from exc
+        return v
+
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
         if self.env == "production":
@@ -114,10 +129,12 @@ class Settings(BaseSettings):
         return self
 
     def rhythm_days(self, category: str | None) -> float:
-        """The usual days between purchases for a category (the default for unknown ones)."""
-        if category is None:
-            return self.default_rhythm_days
-        return self.category_rhythm_days.get(category, self.default_rhythm_days)
+        """The usual days between purchases for a category as the shop names it ("Кофе",
+        "Мебель/Диваны": see app/lapse/categories.py); the default for unknown ones."""
+        cls = CategoryClasses(self.lapse.category_map).rhythm_class(
+            category, self.category_rhythm_days
+        )
+        return self.default_rhythm_days if cls is None else self.category_rhythm_days[cls]
 
     @property
     def is_sqlite(self) -> bool:

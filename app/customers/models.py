@@ -26,6 +26,9 @@ class Customer(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # Profile: each field keeps the value of the latest profile event that set it.
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Free text ("text") and/or structured parts (postal_code, region, city, street, …).
+    postal_address: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
     birth_date: Mapped[date | None] = mapped_column(Date, default=None)
@@ -93,6 +96,8 @@ class Customer(Base):
 
     def profile(self) -> dict[str, Any]:
         return {
+            "name": self.name,
+            "postal_address": self.postal_address,
             "email": self.email,
             "phone": self.phone,
             "birth_date": self.birth_date,

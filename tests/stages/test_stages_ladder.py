@@ -126,9 +126,10 @@ async def test_walk_up_and_down_the_ladder(shop: Shop, app: Any) -> None:
         "advocate",
         "adherent",
     ]
-    assert [m["to"] for m in messages] == anna[1:]
-    assert [m["from"] for m in messages] == anna[:-1]
-    assert messages[-1]["direction"] == "down"
+    # The first stage is announced too: a CRM hears of a new prospect ("from": null).
+    assert [m["to"] for m in messages] == anna
+    assert [m["from"] for m in messages] == [None, *anna[:-1]]
+    assert messages[0]["direction"] == "new" and messages[-1]["direction"] == "down"
     assert [h for h in history if h in anna]  # history holds every change
     assert history.count("advocate") >= 2
 
