@@ -28,6 +28,10 @@ OUTBOX_AGE = Gauge(
     "touchpoint_outbox_oldest_age_seconds", "Age of the oldest message not yet fanned out"
 )
 RATE_LIMITED = Counter("touchpoint_rate_limited_total", "Requests refused by the rate limit")
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "touchpoint_rate_limit_store_errors_total",
+    "Times the shared rate-limit store (Redis) did not answer and the limit fell back per process",
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
