@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.cashback import repository, rules, tokens
+from app.cashback import repository, revocation, rules, tokens
 from app.cashback.models import CashbackEntry, Redemption
 from app.cashback.schemas import CashbackOut, Movement, RedemptionOut
 from app.core.db import utcnow
@@ -397,5 +397,11 @@ def issue_token(settings: Settings, c: Customer) -> tuple[str, datetime]:
 
 
 async def resolve_token(request: Request, raw: str) -> Principal | None:
-    customer_id = tokens.verify(request.app.state.settings.token_secret, raw, utcnow())
-    return Principal(kind="customer", customer_id=customer_id) if customer_id else None
+    verified = tokens.verify_claims(request.app.state.settings.token_secret, raw, utcnow())
+    if verified is None:
+        return None
+    customer_id, issued_at = verified
+    async with request.app.state.db.sessionmaker() as session:
+        if await revocation.is_revoked(session, customer_id, issued_at):
+            return None
+    return Principal(kind="customer", customer_id=customer_id)

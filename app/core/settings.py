@@ -76,10 +76,15 @@ class Settings(BaseSettings):
 
     # Request bodies above this are refused with 413 (a full batch is well below).
     max_body_bytes: int = Field(default=5_000_000, ge=1024)
-    # Per API key (or token), per process: sustained requests per second and burst; 0 turns
-    # the limit off. With several replicas the effective limit is this times the replicas.
+    # Per API key (or token): sustained requests per second and burst; 0 turns the limit off.
+    # Per process unless `redis_url` is set: then every replica shares the same buckets.
     rate_limit_per_second: float = Field(default=50.0, ge=0)
     rate_limit_burst: int = Field(default=200, ge=1)
+    # redis://[:password@]host:port/db — shared rate-limit buckets across replicas.
+    redis_url: str | None = None
+    # A bearer token that may read /metrics (and nothing else), for Prometheus; an API key
+    # with the admin scope may read it too.
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     # Usual days between purchases per product category, used while a customer's own history
     # is too short to tell their rhythm (coffee and furniture differ by two orders of magnitude).
@@ -123,6 +128,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "TOUCHPOINT_TOKEN_SECRET must be set to a random string of at least "
                     "32 characters in production"
+                )
+            if self.metrics_token is not None and len(self.metrics_token) < 32:
+                raise ValueError(
+                    "TOUCHPOINT_METRICS_TOKEN must be a random string of at least 32 characters "
+                    "in production"
                 )
             if self.webhook_allow_private:
                 raise ValueError("TOUCHPOINT_WEBHOOK_ALLOW_PRIVATE must be false in production")

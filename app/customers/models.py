@@ -76,6 +76,10 @@ class Customer(Base):
     risk_value_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
     risk_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
+    # Set when the customer's personal data was erased: the row then stands for a pseudonym
+    # (a new `external_id`), keeps its derived state so totals add up, and is frozen.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
     # Cashback balance, the sum of the customer's ledger, kept in the same transaction.
     cashback_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 

@@ -1,7 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey
-from app.cashback.models import CashbackEntry, Redemption
+from app.cashback.models import CashbackEntry, Redemption, TokenRevocation
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -31,6 +31,7 @@ __all__ = [
     "PendingMark",
     "Redemption",
     "StageChange",
+    "TokenRevocation",
     "Touch",
     "WebhookEndpoint",
 ]
