@@ -3,6 +3,7 @@ the body hash that tells a repeat from a conflict, and the fold of facts into a 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -116,6 +117,16 @@ def test_any_change_of_the_body_changes_the_hash(change: dict[str, Any]) -> None
 
 
 # The version stamp --------------------------------------------------------------------------
+
+
+def test_occurred_key_is_utc_whatever_the_machine_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Vladivostok")
+    time.tzset()
+    try:
+        assert occurred_key(NOW, "e1") == "2026-03-01T12:00:00.000000|e1"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_occurred_key_orders_by_time_in_utc_then_event_id() -> None:
@@ -250,6 +261,27 @@ def test_profile_fields_are_last_writer_wins_field_by_field() -> None:
     assert c.birth_date == date(1980, 2, 3)
     fold(c, event(occurring(f.profile("c1", preferred_channels=None), NOW + timedelta(3))))
     assert c.preferred_channels is None
+    # A field already newer is skipped; the event's other fields still apply.
+    fold(
+        c,
+        event(
+            occurring(
+                f.profile("c1", email="stale@example.com", timezone="Europe/Moscow"),
+                NOW + timedelta(0.5),
+            )
+        ),
+    )
+    assert (c.email, c.timezone) == ("b@example.com", "Europe/Moscow")
+
+
+def test_the_fold_stores_plain_json_values() -> None:
+    c = fresh()
+    fold(c, event(f.profile("c1", preferred_channels=["sms"], consents={"push": True})))
+    assert c.preferred_channels is not None and c.consents is not None
+    assert [type(ch) for ch in c.preferred_channels] == [str]
+    assert [type(ch) for ch in c.consents] == [str]
+    fold(c, event(occurring(f.profile("c1", consents=None), NOW + timedelta(days=3650))))
+    assert c.consents is None
 
 
 _KINDS = st.sampled_from(["contact", "lead", "desire", "referral", "review", "profile"])

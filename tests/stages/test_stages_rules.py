@@ -255,3 +255,35 @@ def test_advocates_recommend_by_referral_or_public_review() -> None:
 def test_days_are_spelled_in_whole_days(days: float, text: str) -> None:
     facts = replace(REGULAR, interval_median_days=days)
     assert evaluate(facts, RULES).reasons[0] == f"4 purchases, median interval {text}"
+
+
+def test_edges_of_the_facts() -> None:
+    # No spread known: steady, whatever the allowed variation.
+    no_spread = replace(REGULAR, interval_stdev_days=None)
+    assert evaluate(no_spread, StageRules(regular_max_variation=0.5)).checks["steady"] is True
+    # No last purchase known: no silence, and nothing to review later.
+    unknown_last = replace(REGULAR, last_purchase_at=None)
+    verdict = evaluate(unknown_last, StageRules(regular_active_factor=0.5))
+    assert verdict.checks["active"] is True and verdict.review_at is None
+    assert verdict.reasons[1] == "steady rhythm (variation 0.20); last purchase 0 days ago"
+    # Plurals at two.
+    assert evaluate(
+        replace(REGULAR, purchase_count=2), StageRules(regular_min_purchases=4)
+    ).next_requirements == ["2 more purchases"]
+    two_friends = replace(REGULAR, exclusive=True, referrals_converted=2)
+    assert evaluate(two_friends, RULES).reasons[-1] == "recommended us: 2 referred customers bought"
+    # Without a review no rating threshold is met, not even the lowest.
+    lowest = StageRules(positive_review_min_rating=1)
+    assert evaluate(replace(REGULAR, exclusive=True), lowest).stage == "adherent"
+    # A zero-day category rhythm (same-day buyers) is spelled as such.
+    same_day = replace(
+        REGULAR,
+        interval_median_days=0.0,
+        interval_mean_days=0.0,
+        interval_stdev_days=0.0,
+        category_rhythm_days=0.0,
+        last_purchase_at=NOW,
+    )
+    assert evaluate(same_day, RULES).reasons[-1] == (
+        "buys every 0 days: covers the whole need for coffee (usual rhythm 0 days)"
+    )

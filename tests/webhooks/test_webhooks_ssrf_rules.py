@@ -29,6 +29,7 @@ INTERNAL = [
     "[fe80::1]",
     "[fc00::1]",
     "[::]",
+    "[4000::1]",  # reserved, though not "private"
 ]
 
 
