@@ -1,5 +1,6 @@
-"""The pure rules of ingestion, without a database: the clock-skew bound and the currency,
-the body hash that tells a repeat from a conflict, and the fold of facts into a customer."""
+"""The pure rules of facts, without a database: the clock-skew bound and the currency, orders
+and refunds at their bounds, the body hash that tells a repeat from a conflict, and the fold of
+facts into a customer."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ from hypothesis import strategies as st
 
 from app.core.settings import Settings
 from app.customers.models import Customer
-from app.events.schemas import occurred_key
-from app.events.service import (
+from app.events.rules import (
     FutureEvent,
+    OrderExists,
+    OrderState,
+    RefundTooLarge,
+    UnknownOrder,
     WrongCurrency,
-    body_hash,
+    apply_refund,
     check_event,
-    event_adapter,
+    check_purchase,
     fold,
 )
+from app.events.schemas import occurred_key
+from app.events.service import body_hash, event_adapter
 from tests import factories as f
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -86,6 +92,49 @@ def test_only_the_deployment_currency_is_accepted_for_purchases() -> None:
         check_event(event(f.purchase("c1")), euro_shop, NOW)
     # A refund carries no currency: it is the order's.
     check_event(event(f.refund("c1", "o1", "10.00")), euro_shop, NOW)
+
+
+# Orders and refunds ------------------------------------------------------------------------
+
+
+def test_a_second_purchase_of_one_order_is_refused() -> None:
+    check_purchase("o2", {"o1": OrderState(1, 100_000, 0)})
+    with pytest.raises(OrderExists) as refused:
+        check_purchase("o1", {"o1": OrderState(1, 100_000, 0)})
+    assert refused.value.status == 409
+    assert refused.value.detail == "Order 'o1' was already recorded by another event."
+
+
+def test_a_refund_of_exactly_what_is_left_and_one_kopeck_more() -> None:
+    order = OrderState(customer_pk=7, amount_minor=100_000, refunded_minor=60_000)
+    with pytest.raises(RefundTooLarge) as refused:
+        apply_refund("o1", 7, "c1", 40_001, order)
+    assert refused.value.status == 422
+    assert refused.value.extra == {"refundable": "400.00"}
+    assert refused.value.detail == "Order 'o1' has 400.00 left to refund."
+    assert order.refunded_minor == 60_000  # a refused refund changes nothing
+    apply_refund("o1", 7, "c1", 40_000, order)
+    assert order.refunded_minor == 100_000
+    with pytest.raises(RefundTooLarge) as nothing_left:
+        apply_refund("o1", 7, "c1", 1, order)
+    assert nothing_left.value.extra == {"refundable": "0.00"}
+
+
+def test_refunds_add_up_on_the_order() -> None:
+    order = OrderState(customer_pk=7, amount_minor=1_000, refunded_minor=0)
+    for _ in range(4):
+        apply_refund("o1", 7, "c1", 250, order)
+    assert order.refunded_minor == 1_000
+
+
+def test_a_refund_names_an_order_of_the_same_customer() -> None:
+    for order in (None, OrderState(customer_pk=8, amount_minor=100_000, refunded_minor=0)):
+        with pytest.raises(UnknownOrder) as refused:
+            apply_refund("o1", 7, "c1", 100, order)
+        assert refused.value.status == 422
+        assert refused.value.detail == (
+            "No order 'o1' is recorded for customer 'c1'; send the purchase first."
+        )
 
 
 # The body hash ------------------------------------------------------------------------------
