@@ -1,6 +1,6 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
-from app.auth.models import ApiKey
+from app.auth.models import ApiKey, CustomerToken, InstanceSecret
 from app.cashback.models import CashbackEntry, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
@@ -20,8 +20,10 @@ __all__ = [
     "CashbackEntry",
     "Customer",
     "CustomerPrediction",
+    "CustomerToken",
     "Delivery",
     "Event",
+    "InstanceSecret",
     "ModelFit",
     "Order",
     "OutboxMessage",

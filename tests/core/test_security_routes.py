@@ -17,7 +17,14 @@ from app.wiring import ROUTERS
 from tests import factories as f
 from tests.conftest import KeyMaker
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/{name}"}
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/dashboard",
+    "/dashboard/{name}",
+    "/.well-known/jwks.json",
+}
 CUSTOMER_ONLY = {"/v1/me", "/v1/me/cashback"}
 
 
