@@ -2,10 +2,11 @@
 
 Fairness: deliveries are claimed endpoint by endpoint (at most `PER_ENDPOINT` each), only for
 endpoints whose request bucket has room, and each endpoint's batch runs in its own lane (an
-asyncio task) so a slow receiver holds up only itself. A pass waits for its lanes at most
-`TOUCHPOINT_WEBHOOK_ROUND_SECONDS`; a lane still running then goes on in the background and
-its endpoint is skipped by the following passes until it is done. Nothing ever sleeps for a
-rate limit: a delivery that may not go yet is put back with the time it may.
+asyncio task) so a slow receiver holds up only itself. A pass returns as soon as one lane is
+done; the others go on in the background and their endpoints are skipped by the following
+passes until they are done (one worker at a time per endpoint, across processes too, through
+`lane_until`). A delivery never sleeps for a rate limit: one that may not go yet is put back
+with the time it may, and only a pass with nothing else to do waits for the next free slot.
 """
 
 from __future__ import annotations
@@ -91,9 +92,19 @@ def bucket_of(endpoint: WebhookEndpoint, settings: Settings) -> pacing.Bucket | 
     return None
 
 
-def _ready(endpoint: WebhookEndpoint, settings: Settings, now: datetime) -> bool:
+def _ready_at(endpoint: WebhookEndpoint, settings: Settings, now: datetime) -> datetime:
     bucket = bucket_of(endpoint, settings)
-    return bucket is None or bucket.ready_at(endpoint.next_send_at, now) <= now
+    return now if bucket is None else bucket.ready_at(endpoint.next_send_at, now)
+
+
+def _room(endpoint: WebhookEndpoint, settings: Settings, now: datetime) -> int:
+    """How many deliveries to claim for the endpoint now: as many requests as its bucket
+    has room for (0 when it is empty: then they are not even claimed)."""
+    bucket = bucket_of(endpoint, settings)
+    if bucket is None:
+        return PER_ENDPOINT
+    room = int(bucket.usable - bucket.level(endpoint.next_send_at, now) + 1e-9)
+    return max(0, min(PER_ENDPOINT, room))
 
 
 class Lanes:
@@ -121,38 +132,47 @@ def lanes_of(db: Database) -> Lanes:
     return _lanes.setdefault(db.engine, Lanes())
 
 
-async def claim(
-    db: Database, settings: Settings, lanes: Lanes
-) -> list[tuple[WebhookEndpoint, list[Claimed]]]:
+@dataclass
+class Claims:
+    lanes: list[tuple[WebhookEndpoint, list[Claimed]]]
+    # The first moment an endpoint with due work but an empty bucket has room again.
+    next_ready: datetime | None = None
+
+
+async def claim(db: Database, settings: Settings, lanes: Lanes) -> Claims:
     """Lease due deliveries, at most PER_ENDPOINT for each ready endpoint not busy here."""
     busy = lanes.busy()
-    room = MAX_LANES - len(busy)
-    if room <= 0:
-        return []
+    free_lanes = MAX_LANES - len(busy)
+    if free_lanes <= 0:
+        return Claims([])
+    next_ready: datetime | None = None
     async with db.sessionmaker() as session, session.begin():
         now = utcnow()
         due = await repository.due_endpoints(session, now, busy)
         due.sort(key=lambda e: (e.id <= lanes.last_started, e.id))
         claimed: list[tuple[WebhookEndpoint, list[Claimed]]] = []
         for endpoint in due:
-            if len(claimed) >= room:
+            if len(claimed) >= free_lanes:
                 break
-            if not _ready(endpoint, settings, now):
-                continue  # its bucket is empty: not even claimed, so nobody waits on it
-            items = await _lease(session, endpoint.id, now, settings)
+            room = _room(endpoint, settings, now)
+            if room == 0:  # its bucket is empty: not even claimed, so nobody waits on it
+                ready = _ready_at(endpoint, settings, now)
+                next_ready = ready if next_ready is None else min(next_ready, ready)
+                continue
+            items = await _lease(session, endpoint.id, now, settings, room)
             if items:
                 endpoint.lane_until = now + _lease_time(settings, len(items))
                 claimed.append((endpoint, items))
         await session.flush()
         session.expunge_all()  # the endpoints and messages travel on as plain values
-    return claimed
+    return Claims(claimed, next_ready)
 
 
 async def _lease(
-    session: AsyncSession, endpoint_id: int, now: datetime, settings: Settings
+    session: AsyncSession, endpoint_id: int, now: datetime, settings: Settings, limit: int
 ) -> list[Claimed]:
     items = []
-    rows = await repository.claim_for(session, endpoint_id, now, PER_ENDPOINT)
+    rows = await repository.claim_for(session, endpoint_id, now, limit)
     for position, (delivery, message) in enumerate(rows):
         delivery.status = "delivering"
         delivery.attempts += 1
@@ -211,23 +231,32 @@ async def _send_in_order(
 async def deliver_due(db: Database, settings: Settings) -> int:
     """Claim due deliveries fairly and send them, each endpoint in its own lane.
 
-    Waits for the lanes it starts at most TOUCHPOINT_WEBHOOK_ROUND_SECONDS; with nothing to
-    start, for the first lane still running here to finish (as long at most). Answers the
-    deliveries claimed now, plus those of earlier lanes that finished meanwhile.
+    Returns as soon as one lane of this process is done (or after
+    TOUCHPOINT_WEBHOOK_ROUND_SECONDS): the next pass claims again for that endpoint while
+    slower lanes go on. With no lane running, it waits (as long at most) for the first
+    endpoint whose bucket frees up. Answers the deliveries claimed now plus those of the lanes
+    that finished meanwhile (1 after such a wait), so the worker comes straight back while
+    there is work.
     """
     lanes = lanes_of(db)
-    claimed = await claim(db, settings, lanes)
-    started = [lanes.start(e.id, _lane(db, settings, e, items)) for e, items in claimed]
-    if started:
-        await asyncio.wait(started, timeout=settings.webhook_round_seconds)
-        return sum(len(items) for _, items in claimed)
+    claims = await claim(db, settings, lanes)
+    for endpoint, items in claims.lanes:
+        lanes.start(endpoint.id, _lane(db, settings, endpoint, items))
+    claimed = sum(len(items) for _, items in claims.lanes)
     running = list(lanes.running.values())
     if not running:
-        return 0
+        if claims.next_ready is None:
+            return 0
+        wait = (claims.next_ready - utcnow()).total_seconds()
+        if wait > settings.webhook_round_seconds:
+            return 0
+        await asyncio.sleep(max(wait, 0.0))  # the slot comes before the next poll would
+        return 1
     done, _ = await asyncio.wait(
         running, timeout=settings.webhook_round_seconds, return_when=asyncio.FIRST_COMPLETED
     )
-    return sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+    finished = sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+    return claimed + finished
 
 
 async def _release(db: Database, items: list[Claimed], until: datetime) -> None:

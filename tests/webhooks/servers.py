@@ -127,6 +127,9 @@ class FakeBitrix(_Server):
         self.comments: list[dict[str, Any]] = []
         self.todos: list[dict[str, Any]] = []
         self.deals: list[dict[str, Any]] = []
+        # A slow portal: while `gate` is clear every request waits for it (`waiting` counts).
+        self.gate: threading.Event | None = None
+        self.waiting = 0
 
     # -- limits --------------------------------------------------------------------------
     def _budget(self, method: str) -> float:
@@ -227,6 +230,10 @@ class FakeBitrix(_Server):
     def handle(
         self, path: str, headers: dict[str, str], body: bytes
     ) -> tuple[int, dict[str, str], bytes]:
+        if self.gate is not None:
+            with self.lock:
+                self.waiting += 1
+            self.gate.wait(timeout=60)
         with self.lock:
             self.requests += 1
             now = time.monotonic()
