@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     bitrix_workdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
     bitrix_ping_offsets_minutes: list[int] = Field(default_factory=lambda: [0, 15])
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Customers derived per projection transaction: larger batches amortise the set-based
+    # queries of each step; smaller ones hold fewer row locks for less time.
+    projection_batch_customers: int = Field(default=500, ge=1, le=50_000)
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"
