@@ -15,6 +15,7 @@ import httpx
 from app.core.db import Database
 from app.core.outbox import OutboxMessage
 from app.core.settings import Settings
+from app.projection.pipeline import fold_customer
 from app.webhooks import bitrix_commands as bc
 from app.webhooks import pacing, repository, ssrf
 from app.webhooks.bitrix_client import BitrixError, Portal, Throttled
@@ -45,9 +46,13 @@ def bucket_of(endpoint: WebhookEndpoint, settings: Settings) -> pacing.Bucket:
     return pacing.bitrix_bucket(plan, per_second)
 
 
-async def _person(db: Database, customer_id: str) -> bc.Person:
-    async with db.sessionmaker() as session:
+async def _person(db: Database, settings: Settings, customer_id: str) -> bc.Person:
+    """The customer as the portal should see it: folded first if facts about it are pending
+    (a profile posted a moment ago has its e-mail already)."""
+    async with db.sessionmaker() as session, session.begin():
         customer = await repository.customer(session, customer_id)
+        if customer is not None:
+            customer = await fold_customer(session, settings, customer)
     if customer is None:
         return bc.Person(customer_id)
     profile: dict[str, Any] = customer.profile()
@@ -130,7 +135,7 @@ async def deliver(
     portal = Portal(db, client, endpoint, target, bucket_of(endpoint, settings))
     done = list(progress or [])
     try:
-        person = await _person(db, message.customer_id)
+        person = await _person(db, settings, message.customer_id)
         contact, how = await _contact_id(portal, person)
         errors = await _run(portal, bc.commands_for(message, contact, person, opts), done)
     except Throttled as exc:
