@@ -16,23 +16,55 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import sys
 import threading
 import time
+import uuid
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import asyncpg
+
 from app.core.db import Database, create_database, utcnow
+from app.core.migrate import upgrade
 from app.core.outbox import emit
 from app.core.settings import Settings
 from app.webhooks import delivery, signing
 from app.webhooks.models import WebhookEndpoint
 from app.webhooks.pacing import bitrix_bucket
 from app.worker.runner import Job, Worker
-from bench.common import fresh_database
 from tests.webhooks.servers import FakeBitrix, Receiver
+
+PG_ADMIN = os.environ.get(
+    "TOUCHPOINT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+async def _admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database() -> Iterator[str]:
+    """A new PostgreSQL database migrated to head (its SQLAlchemy URL), dropped afterwards."""
+    name = f"tp_bench_fair_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + "/" + name
+    try:
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
 
 JOBS = [Job("webhooks.fan_out", delivery.fan_out), Job("webhooks.deliver", delivery.deliver_due)]
 
@@ -138,5 +170,5 @@ if __name__ == "__main__":
     parser.add_argument("--portal-delay", type=float, default=0.2)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    with fresh_database("tp_bench_fair") as (_, url):
+    with fresh_database() as url:
         asyncio.run(run(url, args.messages, args.portal_delay, args.rounds))
