@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from app.auth.scopes import Scope
 from app.customers.models import Customer
 from app.projection import service as projection
+from app.projection.pipeline import drain
 from app.wiring import worker_jobs
 from app.worker.runner import Worker
 from tests import factories as f
@@ -154,9 +155,6 @@ async def test_parallel_referral_batches_never_deadlock(
     assert [r.status_code for r in answers] == [200] * 20, [r.text for r in answers]
     assert all(r.json()["summary"]["accepted"] == 2 for r in answers)
     # Credits of referrers outside a batch are derived in their own fold: run it out.
-    await projection.rebuild(app.state.db, app.state.settings, [])
-    from app.projection.pipeline import drain
-
     await drain(app.state.db, app.state.settings)
     async with app.state.db.sessionmaker() as s:
         credits = dict(
