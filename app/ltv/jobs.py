@@ -33,7 +33,9 @@ async def refresh_on_ingest(ctx: IngestContext) -> None:
 
 
 async def daily_refit(db: Database, settings: Settings) -> int:
-    """Refit when the current fit is older than `ltv_refit_hours` (or there is none)."""
+    """Refit when the current fit is older than `ltv_refit_hours` (or there is none); with
+    enough history a back-test runs first, so the refit deploys the model that predicted this
+    shop best."""
     async with db.sessionmaker() as session, session.begin():
         latest = await repository.latest_fit(session)
         if latest and utcnow() - latest.fitted_at < timedelta(hours=settings.ltv_refit_hours):
@@ -42,5 +44,6 @@ async def daily_refit(db: Database, settings: Settings) -> int:
             got = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_REFIT_LOCK})"))
             if not got:
                 return 0
+        await service.backtest_if_history_suffices(session, settings)
         await service.fit_models(session, settings, None)
     return 0

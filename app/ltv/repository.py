@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import insert_rows
 from app.customers.models import Customer, Order
 from app.events.models import IS_REFUND, Event
-from app.ltv.models import CustomerPrediction, ModelFit
+from app.ltv.models import CustomerPrediction, ModelBacktest, ModelFit
 
 
 async def latest_fit(session: AsyncSession, as_of: datetime | None = None) -> ModelFit | None:
@@ -58,7 +58,12 @@ async def purchases_as_of(
     if customer_pks is not None:
         stmt = stmt.where(Order.customer_id.in_(list(customer_pks)))
     rows = await session.execute(stmt)
-    return [(pk, at, amount - round(refunded * 100)) for pk, at, amount, refunded in rows]
+    # A fully refunded order is undone; a zero-amount order (a gift) still counts.
+    return [
+        (pk, at, net)
+        for pk, at, amount, refunded in rows
+        if (net := amount - round(refunded * 100)) > 0 or amount == 0
+    ]
 
 
 async def customers_for_prediction(
@@ -86,3 +91,26 @@ async def replace_predictions(
 
 async def prediction_of(session: AsyncSession, customer_pk: int) -> CustomerPrediction | None:
     return await session.get(CustomerPrediction, customer_pk)
+
+
+async def latest_backtest(session: AsyncSession) -> ModelBacktest | None:
+    return await session.scalar(select(ModelBacktest).order_by(ModelBacktest.id.desc()).limit(1))
+
+
+async def backtest(session: AsyncSession, backtest_id: int) -> ModelBacktest | None:
+    return await session.get(ModelBacktest, backtest_id)
+
+
+async def backtests_page(
+    session: AsyncSession, before_id: int | None, limit: int
+) -> list[ModelBacktest]:
+    """Newest first, keyset on id."""
+    stmt = select(ModelBacktest).order_by(ModelBacktest.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(ModelBacktest.id < before_id)
+    return list(await session.scalars(stmt))
+
+
+async def first_purchase_at(session: AsyncSession) -> datetime | None:
+    """When the shop's history starts."""
+    return await session.scalar(select(func.min(Order.occurred_at)))
