@@ -93,7 +93,8 @@ def _row_terms(
     a1 = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     died = np.log(s) - np.log(r + s + x) + log_a0
-    return a1 + np.logaddexp(alive, died), alive, died
+    with np.errstate(invalid="ignore"):  # -inf on both sides far from the optimum
+        return a1 + np.logaddexp(alive, died), alive, died
 
 
 def log_likelihood(
@@ -135,8 +136,9 @@ class _Objective:
         ll, alive, died = _row_terms(r, alpha, s, beta, x, T, log_a0)
         total = float(np.dot(w, ll))
         # Shares of the two terms in each customer's likelihood.
-        lse = np.logaddexp(alive, died)
-        p_died = np.exp(died - lse)
+        with np.errstate(invalid="ignore"):
+            lse = np.logaddexp(alive, died)
+            p_died = np.exp(died - lse)
         p_alive = 1.0 - p_died
         # d log A0 = (g(t_x) - rho g(T)) / (1 - rho); rows with A0 = 0 carry no weight.
         with np.errstate(divide="ignore", invalid="ignore"):
