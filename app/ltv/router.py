@@ -11,9 +11,9 @@ from app.core.db import Session
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
 from app.core.types import AsOf
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
 from app.ltv import repository, service
 from app.ltv.schemas import BacktestIn, BacktestOut, FitIn, LtvOut, ModelOut
+from app.projection.reads import current_customer
 
 router = APIRouter(tags=["ltv"])
 
@@ -28,9 +28,10 @@ async def customer_ltv(
     horizon_days: Annotated[int, Query(ge=1, le=3650)] = 365,
 ) -> LtvOut:
     """What the customer is worth: historic (net revenue), simple (average check × purchases
-    per year × horizon) and predicted (BG/NBD × Gamma-Gamma, discounted), with P(alive),
-    expected purchases and the expected next purchase. Reads the stored model; never fits."""
-    customer = await get_customer(session, customer_id)
+    per year × horizon) and predicted (the purchase model in use × Gamma-Gamma, discounted),
+    with P(alive), expected purchases, the expected next purchase and 90 % intervals of the
+    expected purchases and the predicted value. Reads the stored model; never fits."""
+    customer = await current_customer(session, request.app.state.settings, customer_id)
     return await service.customer_ltv(
         session, request.app.state.settings, customer, as_of, horizon_days
     )
