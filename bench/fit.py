@@ -105,6 +105,7 @@ def main() -> None:
     import lifetimes
 
     warnings.filterwarnings("ignore")
+    np.random.seed(args.seed)  # lifetimes' Pareto/NBD starts from a random point
     plans = [
         ("bgnbd", "BG/NBD", bgnbd, lifetimes.BetaGeoFitter, (x, t_x, T)),
         ("mbgnbd", "MBG/NBD", mbgnbd, lifetimes.ModifiedBetaGeoFitter, (x, t_x, T)),

@@ -25,7 +25,7 @@ async def refresh_on_ingest(ctx: Batch) -> None:
             (c.id, o.occurred_at, o.net_minor)
             for c in changed
             for o in ctx.orders[c.external_id]
-            if o.net_minor > 0 or o.amount_minor == 0
+            if o.counts
         ]
         await service.refresh_predictions(
             ctx.session,

@@ -26,7 +26,8 @@ async def latest_fit(session: AsyncSession, as_of: datetime | None = None) -> Mo
 async def purchases_as_of(
     session: AsyncSession, as_of: datetime, customer_pks: Collection[int] | None = None
 ) -> list[tuple[int, datetime, int]]:
-    """(customer pk, when, net amount as of `as_of`) of every order placed at or before it.
+    """(customer pk, when, net amount as of `as_of`) of every order placed at or before it
+    that still counts as a purchase then.
 
     Refunds count only if they too happened at or before `as_of`, so a past answer does not
     change when a later refund arrives.

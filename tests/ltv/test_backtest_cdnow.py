@@ -127,7 +127,10 @@ async def test_cdnow_backtest_matches_lifetimes_and_the_paper(
         "paretonbd": lifetimes.ParetoNBDFitter(),
     }
     for name, fitter in fitters.items():
-        fitter.fit(x, t_x, T)
+        # lifetimes' Pareto/NBD starts Nelder-Mead from a random point and stops at a relative
+        # tolerance of 1e-4, short of the optimum from some starts: a fixed start, a tight stop.
+        np.random.seed(21)
+        fitter.fit(x, t_x, T, **({"tol": 1e-8} if name == "paretonbd" else {}))
         ours = models[name]
         assert ours["converged"]
         for key, value in fitter.params_.items():

@@ -45,7 +45,9 @@ def test_agrees_with_lifetimes(cdnow: dict[str, np.ndarray], name: str, fitter: 
     import lifetimes
 
     x, t_x, T = cdnow["x"], cdnow["t_x"], cdnow["T"]
-    ref = getattr(lifetimes, fitter)().fit(x, t_x, T)
+    np.random.seed(21)  # lifetimes' Pareto/NBD starts from a random point: see the CDNOW test
+    extra = {"tol": 1e-8} if name == "paretonbd" else {}
+    ref = getattr(lifetimes, fitter)().fit(x, t_x, T, **extra)
     theirs = tuple(float(ref.params_[k]) for k in purchase.PARAM_NAMES[name])
     ours = purchase.fit(name, x, t_x, T)
     np.testing.assert_allclose(ours.vector, theirs, rtol=2e-3)
