@@ -1,7 +1,7 @@
 """ltv: back-tests, the model choice, and per-customer 90 % intervals
 
 Revision ID: 20261202_21
-Revises: 20261202_19b
+Revises: 20261202_22
 Create Date: 2026-12-02 04:00:00
 """
 
@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "20261202_21"
-down_revision: str | Sequence[str] | None = "20261202_19b"
+down_revision: str | Sequence[str] | None = "20261202_22"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
