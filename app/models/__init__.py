@@ -1,7 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey
-from app.cashback.models import CashbackEntry, Redemption
+from app.cashback.models import Adjustment, CashbackEntry, ExpiryNotice, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -12,6 +12,7 @@ from app.touches.models import Announcement, Touch
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
 
 __all__ = [
+    "Adjustment",
     "Announcement",
     "ApiKey",
     "Attempt",
@@ -22,6 +23,7 @@ __all__ = [
     "CustomerPrediction",
     "Delivery",
     "Event",
+    "ExpiryNotice",
     "ModelFit",
     "Order",
     "OutboxMessage",
