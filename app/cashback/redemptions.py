@@ -102,7 +102,7 @@ async def redeem(
         if refusal is not None:
             return remember(Answer(refusal.status, problem_body(refusal)))
     spendable, pending, _ = await ledger.balances(session, c.id, now)
-    if amount_minor > spendable:
+    if not rules.covers(spendable, amount_minor):
         error = InsufficientBalance(
             f"The spendable balance is {format_minor(spendable)}"
             + (f" ({format_minor(pending)} more is pending)." if pending else "."),

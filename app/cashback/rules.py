@@ -130,6 +130,11 @@ def qualifies(net_minor: int, min_order_minor: int) -> bool:
     return net_minor > 0 and net_minor >= min_order_minor
 
 
+def covers(spendable_minor: int, amount_minor: int) -> bool:
+    """Whether a spendable balance pays for a redemption: exactly the balance does."""
+    return 0 < amount_minor <= spendable_minor
+
+
 @dataclass
 class Lot:
     id: int

@@ -190,6 +190,11 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
             continue
         expiry = expired.get(rules.source_key("expire", lot.source))
         gone = -expiry.amount_minor if expiry else 0
+        if lot.expires_at and lot.expires_at <= ctx.now and (lot.remaining_minor or 0) > 0:
+            # Past its expiry and not yet swept: record the expiry now, as the worker would;
+            # what the customer lost that way is not taken again.
+            gone += lot.remaining_minor or 0
+            book.expire(owners[lot.customer_id], lot)
         if lot.kind == "earn":
             wanted = rules.clawback_for(
                 lot.amount_minor,
