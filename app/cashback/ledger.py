@@ -150,6 +150,7 @@ class Book:
         """Debit `amount`: the lots in `first`, then oldest-expiring first, never a lot past its
         expiry (nor a pending one unless `include_pending`). What cannot be taken is recorded as
         owed when `owe_rest`. Returns (entry, taken, [(lot, part taken)])."""
+        await self.session.flush()  # the session does not autoflush: lots added so far
         lots = await repository.open_lots(self.session, c.id)
         views = [lot_view(e) for e in lots]
         parts = rules.spend(views, amount, self.now, include_pending=include_pending, first=first)
@@ -183,6 +184,7 @@ async def balances(
 ) -> tuple[int, int, list[CashbackEntry]]:
     """(spendable, pending, open lots) at `now`, from the lots themselves: a lot past its expiry
     never counts, whether or not the worker has swept it."""
+    await session.flush()  # the session does not autoflush: lots added in this transaction
     lots = await repository.open_lots(session, customer_pk)
     views = [lot_view(e) for e in lots]
     return rules.spendable(views, now), rules.pending(views, now), lots

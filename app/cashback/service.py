@@ -168,6 +168,7 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
         latest[r.order_id] = r  # sorted: the latest refund of each order names the clawback
     if not latest:
         return
+    await ctx.session.flush()  # lots earned or expired in this batch are looked up below
     facts = {
         o.order_id: o
         for r in latest.values()
