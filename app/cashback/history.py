@@ -2,91 +2,103 @@
 
 A purchase earns at the rate of that stage, so what it earns does not depend on when the
 projection folds it, nor on which other events share its batch: the customer's stored events
-up to the purchase (in (occurred_at, event_id) order) decide, replayed through the same rules as
-ingestion and the ladder.
+up to the purchase, in (occurred_at, event_id) order, decide through the ladder's own rules.
+Only the facts the ladder reads are replayed, straight from the stored payloads (validated when
+they were accepted), which keeps this cheap enough to run for every batch.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
+from typing import Any
 
 from app.cashback import repository
 from app.core.money import to_minor
 from app.core.settings import Settings
 from app.customers import aggregates
-from app.customers.models import Customer
 from app.events.hooks import IngestContext
-from app.events.schemas import PurchaseEvent, RefundEvent
-from app.events.service import event_adapter, fold
-from app.stages.rules import evaluate
-from app.stages.service import facts_of
+from app.events.schemas import PurchaseEvent
+from app.stages.rules import Facts, evaluate
+
+LEAD_RANK = {"interest": 1, "desire": 2}
+# Event types that move a customer on the ladder (contacts do not).
+LADDER_TYPES = ("purchase", "refund", "lead", "review", "profile")
 
 
-def _blank(c: Customer) -> Customer:
-    return Customer(
-        id=c.id,
-        external_id=c.external_id,
-        profile_versions={},
-        contact_count=0,
-        review_count=0,
-        referrals_converted=0,
-        stage="prospect",
-        status="active",
-    )
+@dataclass
+class _Replay:
+    orders: dict[str, aggregates.OrderFacts] = field(default_factory=dict)
+    lead_level: str | None = None
+    exclusive: bool | None = None
+    best_public_rating: int | None = None
 
+    def fold(self, kind: str, at: datetime, payload: dict[str, Any]) -> None:
+        if kind == "purchase":
+            self.orders[payload["order_id"]] = aggregates.OrderFacts(
+                payload["order_id"],
+                at,
+                to_minor(Decimal(str(payload["amount"]))),
+                0,
+                payload.get("category"),
+            )
+        elif kind == "refund" and payload["order_id"] in self.orders:
+            o = self.orders[payload["order_id"]]
+            refunded = o.refunded_minor + to_minor(Decimal(str(payload["amount"])))
+            self.orders[o.order_id] = aggregates.OrderFacts(
+                o.order_id, o.occurred_at, o.amount_minor, refunded, o.category
+            )
+        elif kind == "lead":
+            level = payload.get("level")
+            if level in LEAD_RANK and LEAD_RANK[level] > LEAD_RANK.get(self.lead_level or "", 0):
+                self.lead_level = level
+        elif kind == "review":
+            rating = int(payload.get("rating") or 0)
+            if payload.get("public") and rating > (self.best_public_rating or 0):
+                self.best_public_rating = rating
+        elif kind == "profile" and payload.get("exclusive") is not None:
+            self.exclusive = bool(payload["exclusive"])  # events arrive in version order
 
-def _stage_at(
-    replay: Customer,
-    orders: dict[str, tuple[PurchaseEvent, int]],
-    at: datetime,
-    referred: list[datetime],
-    settings: Settings,
-) -> str:
-    facts = [
-        aggregates.OrderFacts(p.order_id, p.occurred_at, to_minor(p.amount), refunded, p.category)
-        for p, refunded in orders.values()
-    ]
-    for name, value in aggregates.compute(facts).as_columns().items():
-        setattr(replay, name, value)
-    referrals = sum(1 for first in referred if first <= at)
-    return evaluate(facts_of(replay, settings, at, referrals), settings.stages).stage
+    def stage(self, at: datetime, referrals: int, settings: Settings) -> str:
+        agg = aggregates.compute(self.orders.values())
+        category = agg.main_category
+        facts = Facts(
+            as_of=at,
+            purchase_count=agg.purchase_count,
+            last_purchase_at=agg.last_purchase_at,
+            interval_median_days=agg.interval_median_days,
+            interval_mean_days=agg.interval_mean_days,
+            interval_stdev_days=agg.interval_stdev_days,
+            main_category=category,
+            category_rhythm_days=settings.category_rhythm_days.get(category) if category else None,
+            lead_level=self.lead_level,
+            exclusive=self.exclusive,
+            best_public_rating=self.best_public_rating,
+            referrals_converted=referrals,
+        )
+        return evaluate(facts, settings.stages).stage
 
 
 async def stages_at_purchase(ctx: IngestContext, purchases: list[PurchaseEvent]) -> dict[str, str]:
     """Stage at each purchase's time, by order id."""
     if not purchases:
         return {}
-    owners = {ctx.customers[p.customer_id] for p in purchases}
+    owners = {ctx.customers[p.customer_id].id: ctx.customers[p.customer_id] for p in purchases}
     wanted = {p.event_id for p in purchases}
     latest = max(p.occurred_at for p in purchases)
-    rows = await repository.events_of_customers(ctx.session, {c.id for c in owners}, latest)
-    referred = await repository.referred_buyers(ctx.session, {c.external_id for c in owners})
-    by_customer = defaultdict(list)
-    for row in rows:
-        by_customer[row.customer_id].append(row)
+    rows = await repository.ladder_events(ctx.session, set(owners), LADDER_TYPES, latest)
+    referred = await repository.referred_buyers(
+        ctx.session, {c.external_id for c in owners.values()}
+    )
+    replays: dict[int, _Replay] = defaultdict(_Replay)
     stages: dict[str, str] = {}
-    for c in owners:
-        replay = _blank(c)
-        orders: dict[str, tuple[PurchaseEvent, int]] = {}
-        for row in by_customer[c.id]:
-            event = event_adapter.validate_python(
-                {
-                    **row.payload,
-                    "event_id": row.event_id,
-                    "type": row.type,
-                    "customer_id": c.external_id,
-                    "occurred_at": row.occurred_at,
-                }
-            )
-            fold(replay, event)
-            if isinstance(event, PurchaseEvent):
-                orders[event.order_id] = (event, 0)
-                if event.event_id in wanted:
-                    stages[event.order_id] = _stage_at(
-                        replay, orders, event.occurred_at, referred[c.external_id], ctx.settings
-                    )
-            elif isinstance(event, RefundEvent) and event.order_id in orders:
-                bought, refunded = orders[event.order_id]
-                orders[event.order_id] = (bought, refunded + to_minor(event.amount))
+    for customer_pk, event_id, kind, at, payload in rows:
+        replay = replays[customer_pk]
+        replay.fold(kind, at, payload)
+        if kind == "purchase" and event_id in wanted:
+            firsts = referred[owners[customer_pk].external_id]
+            referrals = sum(1 for first in firsts if first <= at)
+            stages[payload["order_id"]] = replay.stage(at, referrals, ctx.settings)
     return stages

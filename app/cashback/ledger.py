@@ -27,9 +27,10 @@ def reason_text(text: str) -> str:
     return text if len(text) <= REASON_MAX else text[: REASON_MAX - 1] + "…"
 
 
-def lot_view(e: CashbackEntry) -> rules.Lot:
+def lot_view(e: CashbackEntry, key: int | None = None) -> rules.Lot:
+    """The rules' view of a lot; `key` tells lots apart (its position, or its id)."""
     return rules.Lot(
-        e.id,
+        e.id if key is None else key,
         e.remaining_minor or 0,
         e.expires_at or datetime.max,
         e.available_at or e.occurred_at,
@@ -43,6 +44,29 @@ class Book:
     now: datetime
     # Clawbacks still owed, oldest first, of the customers loaded with `load_debts`.
     debts: dict[int, list[CashbackEntry]] = field(default_factory=dict)
+    # Entries written through this book, not flushed yet (the session does not autoflush, and
+    # flushing mid-batch would write every touched customer row one by one): lots by customer,
+    # every entry by source.
+    _lots: dict[int, list[CashbackEntry]] = field(default_factory=dict)
+    _new_lots: dict[int, list[CashbackEntry]] = field(default_factory=dict)
+    added: dict[str, CashbackEntry] = field(default_factory=dict)
+
+    def _add(self, entry: CashbackEntry) -> None:
+        self.session.add(entry)
+        self.added[entry.source] = entry
+        if entry.remaining_minor is not None:
+            self._new_lots.setdefault(entry.customer_id, []).append(entry)
+            if entry.customer_id in self._lots:
+                self._lots[entry.customer_id].append(entry)
+
+    async def lots(self, customer_pk: int) -> list[CashbackEntry]:
+        """The customer's lots with something left, stored or written through this book."""
+        if customer_pk not in self._lots:
+            stored = await repository.open_lots(self.session, customer_pk)
+            known = {id(e) for e in stored}
+            fresh = [e for e in self._new_lots.get(customer_pk, []) if id(e) not in known]
+            self._lots[customer_pk] = stored + fresh
+        return [e for e in self._lots[customer_pk] if (e.remaining_minor or 0) > 0]
 
     async def load_debts(self, customer_pks: set[int]) -> None:
         missing = customer_pks - set(self.debts)
@@ -78,7 +102,7 @@ class Book:
             details=details or {},
             occurred_at=at,
         )
-        self.session.add(lot)
+        self._add(lot)
         c.cashback_balance_minor += amount
         if expires_at <= self.now:
             # History older than the expiry period: what it would have been by now.
@@ -93,7 +117,7 @@ class Book:
             return
         lot.remaining_minor = 0
         c.cashback_balance_minor -= left
-        self.session.add(
+        self._add(
             CashbackEntry(
                 customer_id=c.id,
                 kind="expire",
@@ -116,7 +140,7 @@ class Book:
             debt.outstanding_minor = owed - part
             lot.remaining_minor = (lot.remaining_minor or 0) - part
             c.cashback_balance_minor -= part
-            self.session.add(
+            self._add(
                 CashbackEntry(
                     customer_id=c.id,
                     kind="repayment",
@@ -142,7 +166,7 @@ class Book:
         *,
         at: datetime,
         include_pending: bool,
-        first: tuple[int, ...] = (),
+        first: CashbackEntry | None = None,
         owe_rest: bool = False,
         order_id: str | None = None,
         details: dict[str, Any] | None = None,
@@ -150,12 +174,14 @@ class Book:
         """Debit `amount`: the lots in `first`, then oldest-expiring first, never a lot past its
         expiry (nor a pending one unless `include_pending`). What cannot be taken is recorded as
         owed when `owe_rest`. Returns (entry, taken, [(lot, part taken)])."""
-        await self.session.flush()  # the session does not autoflush: lots added so far
-        lots = await repository.open_lots(self.session, c.id)
-        views = [lot_view(e) for e in lots]
-        parts = rules.spend(views, amount, self.now, include_pending=include_pending, first=first)
-        by_id = {e.id: e for e in lots}
-        taken_from = [(by_id[lot_id], part) for lot_id, part in parts]
+        lots = await self.lots(c.id)
+        # Lots are told apart by position: those written in this batch have no id yet.
+        views = [lot_view(e, n) for n, e in enumerate(lots)]
+        preferred = tuple(n for n, e in enumerate(lots) if e is first)
+        parts = rules.spend(
+            views, amount, self.now, include_pending=include_pending, first=preferred
+        )
+        taken_from = [(lots[n], part) for n, part in parts]
         for lot, part in taken_from:
             lot.remaining_minor = (lot.remaining_minor or 0) - part
         taken = sum(part for _, part in parts)
@@ -171,7 +197,7 @@ class Book:
             details=details or {},
             occurred_at=at,
         )
-        self.session.add(entry)
+        self._add(entry)
         c.cashback_balance_minor -= taken
         if short:
             await self.load_debts({c.id})

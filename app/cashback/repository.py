@@ -88,17 +88,30 @@ async def bonuses_of_orders(
     return list(rows)
 
 
-async def clawed_by_lot(session: AsyncSession, lot_ids: Collection[int]) -> dict[int, int]:
-    """What clawbacks already asked of each lot (taken or owed)."""
-    if not lot_ids:
+async def clawed_by_lot(
+    session: AsyncSession, customer_pks: Collection[int], lots: Collection[CashbackEntry]
+) -> dict[str, int]:
+    """What clawbacks already asked of each lot (taken or owed), by the lot's source.
+
+    Clawbacks written before 2026-12 name only their order: they count against its earned lot.
+    """
+    if not lots:
         return {}
-    lot = CashbackEntry.details["lot_id"].as_integer()
+    lot_source = CashbackEntry.details["lot_source"].as_string()
+    wanted = func.sum(CashbackEntry.details["wanted_minor"].as_integer())
     rows = await session.execute(
-        select(lot, func.sum(CashbackEntry.details["wanted_minor"].as_integer()))
-        .where(CashbackEntry.kind == "clawback", lot.in_(sorted(lot_ids)))
-        .group_by(lot)
+        select(lot_source, CashbackEntry.order_id, wanted)
+        .where(
+            CashbackEntry.customer_id.in_(sorted(customer_pks)),
+            CashbackEntry.kind == "clawback",
+            CashbackEntry.order_id.in_(sorted({e.order_id for e in lots if e.order_id})),
+        )
+        .group_by(lot_source, CashbackEntry.order_id)
     )
-    return {int(k): int(v or 0) for k, v in rows}
+    out: dict[str, int] = defaultdict(int)
+    for source, order_id, total in rows:
+        out[source if source is not None else f"earn:{order_id}"] += int(total or 0)
+    return out
 
 
 async def history(session: AsyncSession, customer_pk: int, limit: int) -> list[CashbackEntry]:
@@ -155,20 +168,25 @@ async def adjustment(session: AsyncSession, customer_pk: int, key: str) -> Adjus
     )
 
 
-async def events_of_customers(
-    session: AsyncSession, customer_pks: Collection[int], until: datetime
-) -> list[Event]:
-    """The customers' events at or before `until`, by customer then (occurred_at, event_id):
-    an order that does not depend on the order in which they were stored."""
-    found: list[Event] = []
+async def ladder_events(
+    session: AsyncSession, customer_pks: Collection[int], types: Sequence[str], until: datetime
+) -> list[tuple[int, str, str, datetime, dict[str, Any]]]:
+    """(customer, event id, type, occurred_at, payload) of the customers' events of `types` at
+    or before `until`, by customer then (occurred_at, event_id): an order that does not depend
+    on the order in which they were stored."""
+    found: list[tuple[int, str, str, datetime, dict[str, Any]]] = []
     pks = sorted(customer_pks)
     for start in range(0, len(pks), CHUNK):
-        rows = await session.scalars(
-            select(Event)
-            .where(Event.customer_id.in_(pks[start : start + CHUNK]), Event.occurred_at <= until)
+        rows = await session.execute(
+            select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.payload)
+            .where(
+                Event.customer_id.in_(pks[start : start + CHUNK]),
+                Event.type.in_(types),
+                Event.occurred_at <= until,
+            )
             .order_by(Event.customer_id, Event.occurred_at, Event.event_id)
         )
-        found.extend(rows)
+        found.extend((r[0], r[1], r[2], r[3], r[4]) for r in rows)
     return found
 
 

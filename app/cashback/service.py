@@ -130,12 +130,6 @@ async def _grant_bonuses(ctx: IngestContext, book: Book) -> None:
     for c, order in grants:
         referrer = ctx.customers[c.referrer_id or ""]
         at = order.occurred_at
-        timing = {
-            "at": at,
-            "available_at": at + cfg.hold,
-            "expires_at": at + cfg.lifetime,
-            "order_id": order.order_id,
-        }
         # The welcome entry is written even for a zero bonus: it marks the grant as done.
         await book.credit(
             c,
@@ -143,7 +137,10 @@ async def _grant_bonuses(ctx: IngestContext, book: Book) -> None:
             cfg.welcome_bonus_minor,
             rules.source_key("welcome", c.external_id),
             f"welcome bonus: referred by {referrer.external_id}, order {order.order_id}",
-            **timing,  # type: ignore[arg-type]
+            at=at,
+            available_at=at + cfg.hold,
+            expires_at=at + cfg.lifetime,
+            order_id=order.order_id,
         )
         if cfg.referral_bonus_minor:
             await book.credit(
@@ -153,7 +150,10 @@ async def _grant_bonuses(ctx: IngestContext, book: Book) -> None:
                 rules.source_key("referral", c.external_id),
                 f"referral bonus: {c.external_id}, whom you recommended, bought "
                 f"(order {order.order_id})",
-                **timing,  # type: ignore[arg-type]
+                at=at,
+                available_at=at + cfg.hold,
+                expires_at=at + cfg.lifetime,
+                order_id=order.order_id,
             )
 
 
@@ -168,28 +168,45 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
         latest[r.order_id] = r  # sorted: the latest refund of each order names the clawback
     if not latest:
         return
-    await ctx.session.flush()  # lots earned or expired in this batch are looked up below
     facts = {
         o.order_id: o
         for r in latest.values()
         for o in ctx.orders.get(r.customer_id, [])
         if o.order_id in latest
     }
-    earned = await repository.entries_by_source(
-        ctx.session, {rules.source_key("earn", o) for o in latest}
-    )
-    lots = [*earned.values(), *await repository.bonuses_of_orders(ctx.session, set(latest))]
-    clawed = await repository.clawed_by_lot(ctx.session, {lot.id for lot in lots})
+    # Lots are looked up in the database and among the entries this batch wrote (not flushed).
+    sources = {rules.source_key("earn", o) for o in latest}
+    earned = await repository.entries_by_source(ctx.session, sources)
+    earned |= {s: e for s, e in book.added.items() if s in sources}
+    bonuses = await repository.bonuses_of_orders(ctx.session, set(latest))
+    bonuses += [e for e in book.added.values() if e.kind in BONUS_KINDS and e.order_id in latest]
+    lots = [*earned.values(), *bonuses]
+    clawed = await repository.clawed_by_lot(ctx.session, {lot.customer_id for lot in lots}, lots)
+    expiry_keys = {rules.source_key("expire", lot.source) for lot in lots}
     expired = await repository.entries_by_source(
-        ctx.session, {rules.source_key("expire", lot.source) for lot in lots}
+        ctx.session,
+        expiry_keys | {f"expire:{lot.id}" for lot in lots if lot.id},  # the keys before 2026-12
     )
+    expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
     owners = await _owners(ctx, {lot.customer_id for lot in lots})
     await book.load_debts(set(owners))
-    for lot in sorted(lots, key=lambda e: e.id):
-        order = facts.get(lot.order_id or "")
-        if order is None:
-            continue
-        expiry = expired.get(rules.source_key("expire", lot.source))
+    # In the order of the refunds, as if each had come alone.
+    kinds = {"earn": 0, "welcome_bonus": 1, "referral_bonus": 2}
+    ordered = sorted(
+        (lot for lot in lots if (lot.order_id or "") in facts),
+        key=lambda e: (
+            latest[e.order_id or ""].occurred_at,
+            latest[e.order_id or ""].event_id,
+            kinds.get(e.kind, 3),
+            e.source,
+        ),
+    )
+    for lot in ordered:
+        order = facts[lot.order_id or ""]
+        refund = latest[order.order_id]
+        expiry = expired.get(rules.source_key("expire", lot.source)) or expired.get(
+            f"expire:{lot.id}"
+        )
         gone = -expiry.amount_minor if expiry else 0
         if lot.expires_at and lot.expires_at <= ctx.now and (lot.remaining_minor or 0) > 0:
             # Past its expiry and not yet swept: record the expiry now, as the worker would;
@@ -201,28 +218,31 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
                 lot.amount_minor,
                 order.amount_minor,
                 order.refunded_minor,
-                clawed.get(lot.id, 0),
+                clawed.get(lot.source, 0),
                 gone,
             )
         elif not rules.qualifies(order.net_minor, cfg.bonus_min_order_minor):
-            wanted = rules.bonus_clawback(lot.amount_minor, clawed.get(lot.id, 0), gone)
+            wanted = rules.bonus_clawback(lot.amount_minor, clawed.get(lot.source, 0), gone)
         else:
             continue
         if wanted <= 0:
             continue
-        refund = latest[order.order_id]
         entry, taken, _ = await book.take(
             owners[lot.customer_id],
             "clawback",
             wanted,
-            rules.source_key("clawback", lot.id, refund.event_id),
+            rules.source_key("clawback", lot.source, refund.event_id),
             "",
             at=refund.occurred_at,
             include_pending=True,
-            first=(lot.id,),
+            first=lot,
             owe_rest=True,
             order_id=order.order_id,
-            details={"lot_id": lot.id, "wanted_minor": wanted, "refund_event_id": refund.event_id},
+            details={
+                "lot_source": lot.source,
+                "wanted_minor": wanted,
+                "refund_event_id": refund.event_id,
+            },
         )
         what = "its cashback" if lot.kind == "earn" else f"the {lot.kind.replace('_', ' ')}"
         reason = f"refund of order {order.order_id}: {format_minor(taken)} of {what} taken back"
