@@ -12,8 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cashback.models import Adjustment, CashbackEntry, ExpiryNotice, Redemption
 from app.core.db import execute_tuples, insert_ignoring_conflicts, insert_rows
-from app.customers.models import Customer
-from app.events.models import Event
+from app.customers.models import Customer, Order
 
 # Rows per IN list: far below the drivers' parameter limits.
 CHUNK = 5_000
@@ -168,45 +167,35 @@ async def adjustment(session: AsyncSession, customer_pk: int, key: str) -> Adjus
     )
 
 
-async def ladder_events(
-    session: AsyncSession, customer_pks: Collection[int], types: Sequence[str], until: datetime
-) -> list[tuple[int, str, str, datetime, dict[str, Any]]]:
-    """(customer, event id, type, occurred_at, payload) of the customers' events of `types` at
-    or before `until`, by customer then (occurred_at, event_id): an order that does not depend
-    on the order in which they were stored."""
-    found: list[tuple[int, str, str, datetime, dict[str, Any]]] = []
-    pks = sorted(customer_pks)
-    for start in range(0, len(pks), CHUNK):
-        rows = await session.execute(
-            select(Event.customer_id, Event.event_id, Event.type, Event.occurred_at, Event.payload)
-            .where(
-                Event.customer_id.in_(pks[start : start + CHUNK]),
-                Event.type.in_(types),
-                Event.occurred_at <= until,
-            )
-            .order_by(Event.customer_id, Event.occurred_at, Event.event_id)
+async def bonuses_of_customers(
+    session: AsyncSession, customer_pks: Collection[int]
+) -> list[CashbackEntry]:
+    """Bonus lots these customers hold (to see whether their orders still qualify)."""
+    if not customer_pks:
+        return []
+    rows = await session.scalars(
+        select(CashbackEntry)
+        .where(
+            CashbackEntry.customer_id.in_(sorted(customer_pks)),
+            CashbackEntry.kind.in_(("welcome_bonus", "referral_bonus")),
         )
-        found.extend((r[0], r[1], r[2], r[3], r[4]) for r in rows)
-    return found
+        .order_by(CashbackEntry.id)
+    )
+    return list(rows)
 
 
-async def referred_buyers(
-    session: AsyncSession, referrers: Collection[str]
-) -> dict[str, list[datetime]]:
-    """For each referrer: when each customer credited to them first bought."""
-    out: dict[str, list[datetime]] = defaultdict(list)
-    if not referrers:
-        return out
+async def order_states(
+    session: AsyncSession, order_ids: Collection[str]
+) -> dict[str, tuple[int, int]]:
+    """(amount, refunded) of each order."""
+    if not order_ids:
+        return {}
     rows = await session.execute(
-        select(Customer.referral_credited_to, Customer.first_purchase_at).where(
-            Customer.referral_credited_to.in_(sorted(referrers)),
-            Customer.first_purchase_at.is_not(None),
+        select(Order.order_id, Order.amount_minor, Order.refunded_minor).where(
+            Order.order_id.in_(sorted(order_ids))
         )
     )
-    for referrer, first in rows:
-        if referrer is not None and first is not None:
-            out[referrer].append(first)
-    return out
+    return {r[0]: (int(r[1]), int(r[2])) for r in rows}
 
 
 # ---- the worker's time scans -------------------------------------------------------------

@@ -29,7 +29,7 @@ from app.core.errors import PROBLEM_JSON, Forbidden
 from app.core.money import from_minor, to_minor
 from app.core.settings import Settings
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
+from app.projection.reads import current_customer
 
 router = APIRouter(tags=["cashback"])
 
@@ -89,7 +89,7 @@ async def get_cashback(
     """Spendable balance, pending (inside the hold period), owed, what expires soon, and the
     history: every movement with its reason. A lot past its expiry never counts, whether or not
     the worker has recorded its expiry."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, settings, customer_id)
     return await service.view(session, settings, c, now)
 
 
@@ -163,6 +163,7 @@ async def adjust(
 ) -> JSONResponse:
     """A manual adjustment: a signed amount with a reason and an optional expiry; `touch_id`
     names the touch whose offer it grants (a win-back bonus). Credits are spendable at once."""
+    await current_customer(session, settings, customer_id)  # its pending facts first
     return _answer(
         await adjustments.adjust(session, settings, customer_id, body, idempotency_key, now)
     )
@@ -174,15 +175,15 @@ async def issue_token(
 ) -> TokenOut:
     """A short-lived token for the customer's mobile app: it reads /v1/me and /v1/me/cashback
     and redeems through /v1/me/cashback/redemptions, for this customer and nothing else."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, settings, customer_id)
     token, expires = service.issue_token(settings, c)
     return TokenOut(token=token, expires_at=expires)
 
 
 @router.get("/v1/me", response_model=MeOut)
-async def me(session: Session, now: Now, principal: Me) -> MeOut:
+async def me(session: Session, settings: Config, now: Now, principal: Me) -> MeOut:
     """The customer the token belongs to."""
-    c = await get_customer(session, principal.customer_id or "")
+    c = await current_customer(session, settings, principal.customer_id or "")
     return MeOut(
         customer_id=c.external_id,
         stage=c.stage,
@@ -193,7 +194,7 @@ async def me(session: Session, now: Now, principal: Me) -> MeOut:
 @router.get("/v1/me/cashback", response_model=CashbackOut)
 async def my_cashback(session: Session, settings: Config, now: Now, principal: Me) -> CashbackOut:
     """The token's customer's cashback: spendable, pending, owed, expiring soon, history."""
-    c = await get_customer(session, principal.customer_id or "")
+    c = await current_customer(session, settings, principal.customer_id or "")
     return await service.view(session, settings, c, now)
 
 
@@ -220,6 +221,7 @@ async def redeem_mine(
 ) -> JSONResponse:
     """The mobile app spends the token's customer's cashback: same answers as the shop's
     endpoint, within the app's limits per redemption and per token per day."""
+    await current_customer(session, settings, principal.customer_id or "")
     token = credentials.credentials if credentials else ""
     limits = AppLimits(
         token_hash=hashlib.sha256(token.encode()).hexdigest(),

@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.cashback import history, ledger, repository, rules, tokens
+from app.cashback import ledger, repository, revocation, rules, tokens
 from app.cashback.ledger import Book
 from app.cashback.models import CashbackEntry
 from app.cashback.schemas import CashbackOut, Movement
@@ -18,17 +18,19 @@ from app.core.db import utcnow
 from app.core.money import format_minor, from_minor, to_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
+from app.customers import repository as customers_repository
 from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
 from app.events import repository as events_repository
-from app.events.hooks import IngestContext
-from app.events.schemas import PurchaseEvent, RefundEvent
+from app.events.schemas import PurchaseEvent, RefundEvent, occurred_key
+from app.projection.context import Batch
+from app.stages import service as stages
 
 HISTORY = 100
 BONUS_KINDS = ("welcome_bonus", "referral_bonus")
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     """Earn on new purchases, grant referral bonuses, take back what refunds undo.
 
     The result depends on the customers' stored facts only, not on how events are batched:
@@ -48,18 +50,19 @@ async def on_ingest(ctx: IngestContext) -> None:
     await _earn(ctx, book, purchases)
     await _grant_bonuses(ctx, book)
     await _claw_back(ctx, book, refunds)
+    await _take_back_bonuses(ctx, book)
 
 
-async def _earn(ctx: IngestContext, book: Book, purchases: list[PurchaseEvent]) -> None:
+async def _earn(ctx: Batch, book: Book, purchases: list[PurchaseEvent]) -> None:
     cfg = ctx.settings.cashback
     done = await repository.entries_by_source(
         ctx.session, {rules.source_key("earn", p.order_id) for p in purchases}
     )
     fresh = [p for p in purchases if rules.source_key("earn", p.order_id) not in done]
-    stages = await history.stages_at_purchase(ctx, fresh)
+    stage_at = await stages.stages_at_purchases(ctx)
     for p in fresh:
         c = ctx.customers[p.customer_id]
-        stage = stages.get(p.order_id, c.stage)
+        stage = stage_at.get(p.event_id, c.stage)
         rate = cfg.rate(stage)
         amount = rules.earned_on(to_minor(p.amount), rate)
         if amount <= 0:
@@ -101,68 +104,162 @@ def qualifying_order(orders: Iterable[OrderFacts], min_order_minor: int) -> Orde
     return min(eligible, key=lambda o: (o.occurred_at, o.order_id), default=None)
 
 
-async def _grant_bonuses(ctx: IngestContext, book: Book) -> None:
-    """A referred customer's qualifying order: a bonus to the referrer, a welcome to them,
-    both tied to that order (its refund takes them back)."""
+async def _orders_of(ctx: Batch, customers: dict[str, int]) -> dict[str, list[OrderFacts]]:
+    """Every order of these customers (by sender's id, with their pks): from the batch when it
+    has them, else from the database."""
+    out = {e: ctx.orders[e] for e in customers if e in ctx.orders}
+    missing = {pk: e for e, pk in customers.items() if e not in out}
+    for o in await events_repository.orders_of(ctx.session, list(missing)):
+        out.setdefault(missing[o.customer_id], []).append(
+            OrderFacts(o.order_id, o.occurred_at, o.amount_minor, o.refunded_minor, o.category)
+        )
+    return out
+
+
+async def _grant_bonuses(ctx: Batch, book: Book) -> None:
+    """A referred customer's qualifying order brings a welcome bonus to them, in their own fold,
+    and a referral bonus to the referrer, in the referrer's fold (the stage step marks the
+    referrer pending when the credit moves): no step locks a customer outside its batch. Both
+    are tied to that order: its refund takes them back."""
     cfg = ctx.settings.cashback
-    candidates = [
+    # Welcome only those referred before their first purchase (a referral sent later is a
+    # credit for the referrer, not a reason the customer came), whenever it is derived.
+    welcomed = [
         c
         for c in ctx.customers.values()
-        if c.referrer_id and c.external_id in ctx.purchases_changed
+        if c.referrer_version
+        and c.first_purchase_at
+        and c.referrer_version.split("|")[0] <= occurred_key(c.first_purchase_at, "").split("|")[0]
     ]
-    if not candidates or not (cfg.welcome_bonus_minor or cfg.referral_bonus_minor):
-        return
+    credited = await customers_repository.credited_referrals(
+        ctx.session, list(ctx.customers), [c.id for c in ctx.customers.values()]
+    )
+    credited += [
+        (c.referral_credited_to, c.external_id, c.first_purchase_at)
+        for c in ctx.customers.values()
+        if c.referral_credited_to in ctx.customers
+    ]
     done = await repository.entries_by_source(
-        ctx.session, {rules.source_key("welcome", c.external_id) for c in candidates}
+        ctx.session,
+        {rules.source_key("welcome", c.external_id) for c in welcomed}
+        | {rules.source_key("referral", referred) for _, referred, _ in credited},
     )
-    grants = []
-    for c in candidates:
-        if rules.source_key("welcome", c.external_id) in done:
-            continue
-        order = qualifying_order(ctx.orders.get(c.external_id, []), cfg.bonus_min_order_minor)
+    welcomed = [c for c in welcomed if rules.source_key("welcome", c.external_id) not in done]
+    credited = [
+        (referrer, referred, first)
+        for referrer, referred, first in credited
+        if referrer and rules.source_key("referral", referred) not in done
+    ]
+    if not welcomed and not credited:
+        return
+    pks = {c.external_id: c.id for c in welcomed}
+    pks |= await customers_repository.pks_of(ctx.session, {r for _, r, _ in credited} - set(pks))
+    orders = await _orders_of(ctx, pks)
+    # (owner, kind, amount, source, reason, qualifying order)
+    grants: list[tuple[Customer, str, int, str, str, OrderFacts]] = []
+    for c in welcomed:
+        order = qualifying_order(orders.get(c.external_id, []), cfg.bonus_min_order_minor)
         if order is not None:
-            grants.append((c, order))
-    missing = {c.referrer_id for c, _ in grants if c.referrer_id not in ctx.customers}
-    ctx.customers.update(
-        await events_repository.lock_customers(ctx.session, {r for r in missing if r})
-    )
-    await book.load_debts({ctx.customers[c.referrer_id or ""].id for c, _ in grants})
-    for c, order in grants:
-        referrer = ctx.customers[c.referrer_id or ""]
-        at = order.occurred_at
-        # The welcome entry is written even for a zero bonus: it marks the grant as done.
+            # Written even for a zero bonus: it marks the grant as done.
+            grants.append(
+                (
+                    c,
+                    "welcome_bonus",
+                    cfg.welcome_bonus_minor,
+                    rules.source_key("welcome", c.external_id),
+                    f"welcome bonus: referred by {c.referrer_id}, order {order.order_id}",
+                    order,
+                )
+            )
+    for referrer, referred, _ in sorted(credited, key=lambda r: (r[0] or "", r[1])):
+        order = qualifying_order(orders.get(referred, []), cfg.bonus_min_order_minor)
+        if order is not None and cfg.referral_bonus_minor:
+            grants.append(
+                (
+                    ctx.customers[referrer or ""],
+                    "referral_bonus",
+                    cfg.referral_bonus_minor,
+                    rules.source_key("referral", referred),
+                    f"referral bonus: {referred}, whom you recommended, bought "
+                    f"(order {order.order_id})",
+                    order,
+                )
+            )
+    for c, kind, amount, source, reason, order in grants:
         await book.credit(
             c,
-            "welcome_bonus",
-            cfg.welcome_bonus_minor,
-            rules.source_key("welcome", c.external_id),
-            f"welcome bonus: referred by {referrer.external_id}, order {order.order_id}",
-            at=at,
-            available_at=at + cfg.hold,
-            expires_at=at + cfg.lifetime,
+            kind,
+            amount,
+            source,
+            reason,
+            at=order.occurred_at,
+            available_at=order.occurred_at + cfg.hold,
+            expires_at=order.occurred_at + cfg.lifetime,
             order_id=order.order_id,
         )
-        if cfg.referral_bonus_minor:
-            await book.credit(
-                referrer,
-                "referral_bonus",
-                cfg.referral_bonus_minor,
-                rules.source_key("referral", c.external_id),
-                f"referral bonus: {c.external_id}, whom you recommended, bought "
-                f"(order {order.order_id})",
-                at=at,
-                available_at=at + cfg.hold,
-                expires_at=at + cfg.lifetime,
-                order_id=order.order_id,
-            )
 
 
-async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent]) -> None:
+async def _take_back_bonuses(ctx: Batch, book: Book) -> None:
+    """Bonuses of the batch's customers whose qualifying order no longer qualifies (refunded
+    fully, or below `bonus_min_order_minor`) are taken back; a referrer outside the batch whose
+    bonus came from an order refunded here is marked pending, to take it back in its own fold."""
+    cfg = ctx.settings.cashback
+    pks = {c.id: c for c in ctx.customers.values()}
+    lots = await repository.bonuses_of_customers(ctx.session, list(pks))
+    lots += [e for e in book.added.values() if e.kind in BONUS_KINDS and e.customer_id in pks]
+    refunded = {e.order_id for e in ctx.accepted if isinstance(e, RefundEvent)}
+    outside = {
+        lot.customer_id
+        for lot in await repository.bonuses_of_orders(ctx.session, refunded)
+        if lot.customer_id not in pks
+    }
+    if outside:
+        ctx.also_pending.update((await repository.external_ids(ctx.session, outside)).values())
+    if not lots:
+        return
+    by_order = await repository.order_states(ctx.session, {lot.order_id or "" for lot in lots})
+    clawed = await repository.clawed_by_lot(ctx.session, set(pks), lots)
+    expiry_keys = {rules.source_key("expire", lot.source) for lot in lots}
+    expired = await repository.entries_by_source(ctx.session, expiry_keys)
+    expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
+    await book.load_debts(set(pks))
+    for lot in sorted(lots, key=lambda e: (e.occurred_at, e.kind, e.source)):
+        state = by_order.get(lot.order_id or "")
+        if state is None or rules.qualifies(state[0] - state[1], cfg.bonus_min_order_minor):
+            continue
+        expiry = expired.get(rules.source_key("expire", lot.source))
+        gone = -expiry.amount_minor if expiry else 0
+        if lot.expires_at and lot.expires_at <= ctx.now and (lot.remaining_minor or 0) > 0:
+            gone += lot.remaining_minor or 0
+            book.expire(pks[lot.customer_id], lot)
+        wanted = rules.bonus_clawback(lot.amount_minor, clawed.get(lot.source, 0), gone)
+        if wanted <= 0:
+            continue
+        entry, taken, _ = await book.take(
+            pks[lot.customer_id],
+            "clawback",
+            wanted,
+            rules.source_key("clawback", lot.source, "order-refunded"),
+            "",
+            at=ctx.now,
+            include_pending=True,
+            first=lot,
+            owe_rest=True,
+            order_id=lot.order_id,
+            details={"lot_source": lot.source, "wanted_minor": wanted},
+        )
+        what = lot.kind.replace("_", " ")
+        reason = f"refund of order {lot.order_id}: {format_minor(taken)} of the {what} taken back"
+        if wanted > taken:
+            reason += f"; {format_minor(wanted - taken)} owed, repaid from later cashback"
+        entry.reason = ledger.reason_text(reason)
+
+
+async def _claw_back(ctx: Batch, book: Book, refunds: list[RefundEvent]) -> None:
     """Each refunded order takes back its share of the cashback it earned and, once it no
     longer qualifies, the bonuses it brought: from the lot itself first (a refund inside the
     hold removes the pending amount and nothing else), then from the owner's other live lots;
     what is still missing is owed and repaid by later credits. Never below zero."""
-    cfg = ctx.settings.cashback
     latest: dict[str, RefundEvent] = {}
     for r in refunds:
         latest[r.order_id] = r  # sorted: the latest refund of each order names the clawback
@@ -178,9 +275,7 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
     sources = {rules.source_key("earn", o) for o in latest}
     earned = await repository.entries_by_source(ctx.session, sources)
     earned |= {s: e for s, e in book.added.items() if s in sources}
-    bonuses = await repository.bonuses_of_orders(ctx.session, set(latest))
-    bonuses += [e for e in book.added.values() if e.kind in BONUS_KINDS and e.order_id in latest]
-    lots = [*earned.values(), *bonuses]
+    lots = list(earned.values())  # bonuses: see _take_back_bonuses
     clawed = await repository.clawed_by_lot(ctx.session, {lot.customer_id for lot in lots}, lots)
     expiry_keys = {rules.source_key("expire", lot.source) for lot in lots}
     expired = await repository.entries_by_source(
@@ -188,18 +283,12 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
         expiry_keys | {f"expire:{lot.id}" for lot in lots if lot.id},  # the keys before 2026-12
     )
     expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
-    owners = await _owners(ctx, {lot.customer_id for lot in lots})
+    owners = {c.id: c for c in ctx.customers.values()}
     await book.load_debts(set(owners))
     # In the order of the refunds, as if each had come alone.
-    kinds = {"earn": 0, "welcome_bonus": 1, "referral_bonus": 2}
     ordered = sorted(
         (lot for lot in lots if (lot.order_id or "") in facts),
-        key=lambda e: (
-            latest[e.order_id or ""].occurred_at,
-            latest[e.order_id or ""].event_id,
-            kinds.get(e.kind, 3),
-            e.source,
-        ),
+        key=lambda e: (latest[e.order_id or ""].occurred_at, latest[e.order_id or ""].event_id),
     )
     for lot in ordered:
         order = facts[lot.order_id or ""]
@@ -213,18 +302,13 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
             # what the customer lost that way is not taken again.
             gone += lot.remaining_minor or 0
             book.expire(owners[lot.customer_id], lot)
-        if lot.kind == "earn":
-            wanted = rules.clawback_for(
-                lot.amount_minor,
-                order.amount_minor,
-                order.refunded_minor,
-                clawed.get(lot.source, 0),
-                gone,
-            )
-        elif not rules.qualifies(order.net_minor, cfg.bonus_min_order_minor):
-            wanted = rules.bonus_clawback(lot.amount_minor, clawed.get(lot.source, 0), gone)
-        else:
-            continue
+        wanted = rules.clawback_for(
+            lot.amount_minor,
+            order.amount_minor,
+            order.refunded_minor,
+            clawed.get(lot.source, 0),
+            gone,
+        )
         if wanted <= 0:
             continue
         entry, taken, _ = await book.take(
@@ -244,23 +328,12 @@ async def _claw_back(ctx: IngestContext, book: Book, refunds: list[RefundEvent])
                 "refund_event_id": refund.event_id,
             },
         )
-        what = "its cashback" if lot.kind == "earn" else f"the {lot.kind.replace('_', ' ')}"
-        reason = f"refund of order {order.order_id}: {format_minor(taken)} of {what} taken back"
+        reason = (
+            f"refund of order {order.order_id}: {format_minor(taken)} of its cashback taken back"
+        )
         if wanted > taken:
             reason += f"; {format_minor(wanted - taken)} owed, repaid from later cashback"
         entry.reason = ledger.reason_text(reason)
-
-
-async def _owners(ctx: IngestContext, pks: set[int]) -> dict[int, Customer]:
-    """The customers owning these lots, locked (a referrer may be outside the batch)."""
-    by_pk = {c.id: c for c in ctx.customers.values()}
-    missing = pks - set(by_pk)
-    if missing:
-        names = await repository.external_ids(ctx.session, missing)
-        locked = await events_repository.lock_customers(ctx.session, set(names.values()))
-        ctx.customers.update(locked)
-        by_pk.update({c.id: c for c in locked.values()})
-    return {pk: by_pk[pk] for pk in pks}
 
 
 def _movement(e: CashbackEntry) -> Movement:
@@ -313,5 +386,11 @@ def issue_token(settings: Settings, c: Customer) -> tuple[str, datetime]:
 
 
 async def resolve_token(request: Request, raw: str) -> Principal | None:
-    customer_id = tokens.verify(request.app.state.settings.token_secret, raw, utcnow())
-    return Principal(kind="customer", customer_id=customer_id) if customer_id else None
+    verified = tokens.verify_claims(request.app.state.settings.token_secret, raw, utcnow())
+    if verified is None:
+        return None
+    customer_id, issued_at = verified
+    async with request.app.state.db.sessionmaker() as session:
+        if await revocation.is_revoked(session, customer_id, issued_at):
+            return None
+    return Principal(kind="customer", customer_id=customer_id)

@@ -26,6 +26,9 @@ class Customer(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # Profile: each field keeps the value of the latest profile event that set it.
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Free text ("text") and/or structured parts (postal_code, region, city, street, …).
+    postal_address: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
     birth_date: Mapped[date | None] = mapped_column(Date, default=None)
@@ -55,7 +58,7 @@ class Customer(Base):
     stage_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     # Distinct referred customers who bought; and whom this customer's purchase was credited to.
     referrals_converted: Mapped[int] = mapped_column(Integer, default=0)
-    referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None)
+    referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     status_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # The customer's rhythm and when silence turns into at_risk / lapsed / lost.
@@ -72,6 +75,10 @@ class Customer(Base):
     value_at_risk_minor: Mapped[int] = mapped_column(BigInteger, default=0)
     risk_value_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
     risk_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+    # Set when the customer's personal data was erased: the row then stands for a pseudonym
+    # (a new `external_id`), keeps its derived state so totals add up, and is frozen.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # Cashback balance, the sum of the customer's ledger, kept in the same transaction.
     cashback_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -93,6 +100,8 @@ class Customer(Base):
 
     def profile(self) -> dict[str, Any]:
         return {
+            "name": self.name,
+            "postal_address": self.postal_address,
             "email": self.email,
             "phone": self.phone,
             "birth_date": self.birth_date,

@@ -1,12 +1,20 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey
-from app.cashback.models import Adjustment, CashbackEntry, ExpiryNotice, Redemption
+from app.cashback.models import (
+    Adjustment,
+    CashbackEntry,
+    ExpiryNotice,
+    Redemption,
+    TokenRevocation,
+)
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
+from app.lapse.models import CategoryRhythm
 from app.ltv.models import CustomerPrediction, ModelFit
+from app.projection.models import PendingMark
 from app.stages.models import StageChange
 from app.touches.models import Announcement, Touch
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
@@ -19,6 +27,7 @@ __all__ = [
     "Base",
     "BitrixContact",
     "CashbackEntry",
+    "CategoryRhythm",
     "Customer",
     "CustomerPrediction",
     "Delivery",
@@ -27,8 +36,10 @@ __all__ = [
     "ModelFit",
     "Order",
     "OutboxMessage",
+    "PendingMark",
     "Redemption",
     "StageChange",
+    "TokenRevocation",
     "Touch",
     "WebhookEndpoint",
 ]

@@ -142,6 +142,7 @@ async def test_every_answer_and_balance_is_the_models(
     with pytest.MonkeyPatch.context() as mp:
         # Ingestion reads the real clock; the model's instant stands in for it.
         mp.setattr("app.events.service.utcnow", lambda: model.now)
+        mp.setattr("app.projection.pipeline.utcnow", lambda: model.now)
         for n, op in enumerate(ops):
             await apply(client, h, app, cid, n, op, model, orders, redemptions)
             if orders or n:

@@ -162,7 +162,9 @@ async def test_a_two_year_backfill_leaves_the_balances_of_an_in_time_delivery(
     assert len(in_time) > 20 and any(e["type"] == "refund" for e in in_time)
     for event in in_time:
         instant = when(event["occurred_at"])
+        # Ingestion and the projection read the real clock: both are set to the instant.
         monkeypatch.setattr("app.events.service.utcnow", lambda instant=instant: instant)
+        monkeypatch.setattr("app.projection.pipeline.utcnow", lambda instant=instant: instant)
         async with app.state.db.sessionmaker() as s, s.begin():
             await expiry.expire_lots(s, instant)
         await send(client, h, event)

@@ -28,8 +28,9 @@ class Shop:
         self.client, self.h = client, headers
 
     async def send(self, *events: dict[str, Any]) -> None:
+        # wait=true: a referred friend's purchase changes the referrer's stage once derived.
         r = await self.client.post(
-            "/v1/events/batch", json={"events": list(events)}, headers=self.h
+            "/v1/events/batch?wait=true", json={"events": list(events)}, headers=self.h
         )
         assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
 
@@ -125,9 +126,10 @@ async def test_walk_up_and_down_the_ladder(shop: Shop, app: Any) -> None:
         "advocate",
         "adherent",
     ]
-    assert [m["to"] for m in messages] == anna[1:]
-    assert [m["from"] for m in messages] == anna[:-1]
-    assert messages[-1]["direction"] == "down"
+    # The first stage is announced too: a CRM hears of a new prospect ("from": null).
+    assert [m["to"] for m in messages] == anna
+    assert [m["from"] for m in messages] == [None, *anna[:-1]]
+    assert messages[0]["direction"] == "new" and messages[-1]["direction"] == "down"
     assert [h for h in history if h in anna]  # history holds every change
     assert history.count("advocate") >= 2
 
