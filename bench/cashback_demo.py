@@ -29,7 +29,33 @@ from app.cashback.models import CashbackEntry
 from app.core.db import create_database, utcnow
 from app.core.outbox import OutboxMessage
 from app.core.settings import Settings
-from bench.common import ROOT, fresh_database
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_ADMIN = os.environ.get(
+    "TOUCHPOINT_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+async def _admin(sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(PG_ADMIN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@contextlib.contextmanager
+def fresh_database(prefix: str) -> Iterator[tuple[str, str]]:
+    """A new PostgreSQL database (migrated by the demo command itself), dropped after."""
+    name = f"{prefix}_{os.getpid()}"
+    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+    dsn = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield dsn, dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+    finally:
+        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @contextlib.contextmanager
