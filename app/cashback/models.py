@@ -107,14 +107,3 @@ class ExpiryNotice(Base):
     expires_on: Mapped[date] = mapped_column(Date)
     amount_minor: Mapped[int] = mapped_column(BigInteger)
     notified_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-class TokenRevocation(Base):
-    """Customer tokens of this sender's customer id issued before `revoked_before` are void
-    (the customer was erased: a later customer with the same id must not be reachable with
-    them)."""
-
-    __tablename__ = "customer_token_revocations"
-
-    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    revoked_before: Mapped[datetime] = mapped_column(UTCDateTime)

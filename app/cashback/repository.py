@@ -20,12 +20,14 @@ CHUNK = 5_000
 
 async def lock_customer(session: AsyncSession, customer_id: str) -> Customer | None:
     return await session.scalar(
-        select(Customer).where(Customer.external_id == customer_id).with_for_update()
+        select(Customer).where(Customer.external_id == customer_id).with_for_update(key_share=True)
     )
 
 
 async def lock_customer_by_pk(session: AsyncSession, pk: int) -> Customer | None:
-    return await session.scalar(select(Customer).where(Customer.id == pk).with_for_update())
+    return await session.scalar(
+        select(Customer).where(Customer.id == pk).with_for_update(key_share=True)
+    )
 
 
 async def open_lots(session: AsyncSession, customer_pk: int) -> list[CashbackEntry]:
@@ -214,7 +216,10 @@ async def lock_customers_by_pk(session: AsyncSession, pks: Sequence[int]) -> Non
     """Row locks, in id order (as every writer of a customer takes them), no objects loaded."""
     if pks:
         await session.execute(
-            select(Customer.id).where(Customer.id.in_(pks)).order_by(Customer.id).with_for_update()
+            select(Customer.id)
+            .where(Customer.id.in_(pks))
+            .order_by(Customer.id)
+            .with_for_update(key_share=True)
         )
 
 

@@ -140,8 +140,9 @@ class AdjustmentOut(BaseModel):
 
 
 class TokenOut(BaseModel):
-    token: str
+    token: str = Field(description="A JWT (RFC 7519); send it as `Authorization: Bearer …`.")
     expires_at: datetime
+    jti: str = Field(description="The token's id: DELETE …/tokens/{jti} revokes it.")
 
 
 class MeOut(BaseModel):

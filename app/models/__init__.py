@@ -1,13 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
-from app.auth.models import ApiKey
-from app.cashback.models import (
-    Adjustment,
-    CashbackEntry,
-    ExpiryNotice,
-    Redemption,
-    TokenRevocation,
-)
+from app.auth.models import ApiKey, CustomerToken, InstanceSecret
+from app.cashback.models import Adjustment, CashbackEntry, ExpiryNotice, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -30,16 +24,17 @@ __all__ = [
     "CategoryRhythm",
     "Customer",
     "CustomerPrediction",
+    "CustomerToken",
     "Delivery",
     "Event",
     "ExpiryNotice",
+    "InstanceSecret",
     "ModelFit",
     "Order",
     "OutboxMessage",
     "PendingMark",
     "Redemption",
     "StageChange",
-    "TokenRevocation",
     "Touch",
     "WebhookEndpoint",
 ]

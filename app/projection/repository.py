@@ -38,7 +38,7 @@ async def claim(session: AsyncSession, limit: int) -> list[Customer]:
         .where(Customer.id.in_(_PENDING))
         .order_by(Customer.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return list(await session.scalars(stmt))
 

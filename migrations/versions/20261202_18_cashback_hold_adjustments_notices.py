@@ -6,7 +6,7 @@ lot gives way to one notice per customer and expiry date. Redemptions keep their
 (taken from the answer they gave), order, customer token hash and reversal.
 
 Revision ID: 20261202_18
-Revises: 20261202_19b
+Revises: 20261202_22
 Create Date: 2026-12-02 03:57:20.248197
 """
 
@@ -19,7 +19,7 @@ import app.core.db
 from sqlalchemy.dialects import postgresql
 
 revision: str = '20261202_18'
-down_revision: str | Sequence[str] | None = '20261202_19b'
+down_revision: str | Sequence[str] | None = '20261202_22'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

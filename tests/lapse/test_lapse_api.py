@@ -139,9 +139,8 @@ async def test_lapsed_list_sorting_filters_and_stable_pages(
         seen += [x["customer_id"] for x in page["items"]]
         cursor = page["next_cursor"]
     assert len(seen) == len(set(seen))
-    assert set(seen) == {f"c{i:02d}" for i in range(30)} - {"c05"} or set(seen) == {
-        f"c{i:02d}" for i in range(30)
-    }
+    # c05 sorts on the third page (by value at risk), which is read after it came back.
+    assert set(seen) == {f"c{i:02d}" for i in range(30)} - {"c05"}
     coffee = (
         await client.get(
             "/v1/customers/lapsed", params={"category": "coffee", "min_value": "2000"}, headers=h

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from app.core.settings import Settings
-from app.lapse.rhythm import LapseRules, plan, statuses_between, usual_interval
+from app.lapse.rhythm import LapseRules, Schedule, plan, statuses_between, usual_interval
 
 RULES = LapseRules()
 CONFIG = Settings()
@@ -118,3 +118,57 @@ def test_status_only_moves_forward_with_silence(
 def test_statuses_entered_in_order() -> None:
     assert statuses_between("active", "lapsed") == ["at_risk", "lapsed"]
     assert statuses_between("lapsed", "at_risk") == []
+
+
+TEN_DAYS = Schedule(
+    usual_interval_days=10.0,
+    at_risk_at=T0 + timedelta(days=15),
+    lapse_at=T0 + timedelta(days=30),
+    lost_at=T0 + timedelta(days=60),
+)
+
+
+def test_each_status_begins_exactly_at_its_moment() -> None:
+    sched = TEN_DAYS
+    tick = timedelta(microseconds=1)
+    for moment, before, status in (
+        (sched.at_risk_at, "active", "at_risk"),
+        (sched.lapse_at, "at_risk", "lapsed"),
+        (sched.lost_at, "lapsed", "lost"),
+    ):
+        assert sched.status_at(moment - tick) == before
+        assert sched.status_at(moment) == status
+
+
+def test_the_next_change_is_the_first_moment_strictly_after() -> None:
+    sched = TEN_DAYS
+    assert sched.next_change_after(T0) == sched.at_risk_at
+    assert sched.next_change_after(sched.at_risk_at) == sched.lapse_at
+    assert sched.next_change_after(sched.lapse_at - timedelta(microseconds=1)) == sched.lapse_at
+    assert sched.next_change_after(sched.lapse_at) == sched.lost_at
+    assert sched.next_change_after(sched.lost_at) is None
+
+
+def test_the_interval_is_the_median_of_the_recent_ones_blended_and_floored() -> None:
+    gaps = [100, 1, 2, 3, 4]
+    times = [T0]
+    for g in gaps:
+        times.append(times[-1] + timedelta(days=g))
+    # All five intervals: median 3, blended with the category (weight 1): (5 × 3 + 9) / 6.
+    assert usual_interval(times, 9, RULES) == (5 * 3 + 9) / 6
+    # The latest two only: median 3.5, (2 × 3.5 + 9) / 3.
+    assert usual_interval(times, 9, LapseRules(recent_intervals=2)) == (2 * 3.5 + 9) / 3
+    assert usual_interval(times, 9, LapseRules(category_weight=0)) == 3
+    assert usual_interval(list(reversed(times)), 9, LapseRules(category_weight=0)) == 3
+    same_day = [T0, T0 + timedelta(hours=1), T0 + timedelta(hours=2)]
+    assert usual_interval(same_day, 0.1, RULES) == RULES.min_interval_days
+    assert usual_interval([T0], 0.1, RULES) == RULES.min_interval_days
+    assert usual_interval([T0], 0.7, RULES) == 0.7
+
+
+def test_statuses_between_every_pair() -> None:
+    assert statuses_between("active", "active") == []
+    assert statuses_between("active", "at_risk") == ["at_risk"]
+    assert statuses_between("at_risk", "lost") == ["lapsed", "lost"]
+    assert statuses_between("active", "lost") == ["at_risk", "lapsed", "lost"]
+    assert statuses_between("lost", "active") == []
