@@ -1,199 +1,135 @@
-"""Use cases of cashback: earning on ingest, clawbacks, referral bonuses, redemptions, expiry."""
+"""Use cases of cashback derived from events: earning, bonuses tied to their qualifying order,
+clawbacks; and the customer's view of the ledger."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.cashback import customer_tokens, repository, rules, tokens
-from app.cashback.models import CashbackEntry, Redemption
-from app.cashback.schemas import CashbackOut, Movement, RedemptionOut
-from app.core.db import utcnow
-from app.core.errors import Conflict, IdempotencyConflict, NotFound
+from app.cashback import customer_tokens, ledger, repository, rules, tokens
+from app.cashback.ledger import Book
+from app.cashback.models import CashbackEntry
+from app.cashback.schemas import CashbackOut, Movement
 from app.core.money import format_minor, from_minor, to_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
 from app.customers import repository as customers_repository
+from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
+from app.events import repository as events_repository
 from app.events.schemas import PurchaseEvent, RefundEvent, occurred_key
 from app.projection.context import Batch
 from app.stages import service as stages
 
 HISTORY = 100
-
-
-class InsufficientBalance(Conflict):
-    slug, title = "insufficient-balance", "Redemption larger than the balance"
-
-
-def _lot(
-    c: Customer,
-    kind: str,
-    amount: int,
-    source: str,
-    reason: str,
-    at: datetime,
-    expiry_days: int,
-    order_id: str | None = None,
-) -> CashbackEntry:
-    return CashbackEntry(
-        customer_id=c.id,
-        kind=kind,
-        amount_minor=amount,
-        remaining_minor=amount,
-        expires_at=at + timedelta(days=expiry_days),
-        expiring_notified=False,
-        order_id=order_id,
-        source=source,
-        reason=reason,
-        details={},
-        occurred_at=at,
-    )
-
-
-def _debit(lots: list[CashbackEntry], amount: int, prefer_order: str | None = None) -> int:
-    """Consume lots (the order's own lot first, then oldest expiry); returns what was taken."""
-    views = [
-        rules.Lot(i, lot.remaining_minor or 0, lot.expires_at or datetime.max, lot.order_id)
-        for i, lot in enumerate(lots)
-    ]
-    taken = rules.spend(views, amount, prefer_order)
-    for index, part in taken:
-        lots[index].remaining_minor = (lots[index].remaining_minor or 0) - part
-    return sum(part for _, part in taken)
+BONUS_KINDS = ("welcome_bonus", "referral_bonus")
 
 
 async def on_ingest(ctx: Batch) -> None:
+    """Earn on new purchases, grant referral bonuses, take back what refunds undo.
+
+    The result depends on the customers' stored facts only, not on how events are batched:
+    rates come from the stage at each purchase's time, bonuses from the first qualifying order,
+    clawbacks from cumulative refunded shares, and every entry is keyed by its cause.
+    """
+    book = Book(ctx.session, ctx.now)
+    await book.load_debts({c.id for c in ctx.customers.values()})
+    purchases = sorted(
+        (e for e in ctx.accepted if isinstance(e, PurchaseEvent)),
+        key=lambda e: (e.occurred_at, e.event_id),
+    )
+    refunds = sorted(
+        (e for e in ctx.accepted if isinstance(e, RefundEvent)),
+        key=lambda e: (e.occurred_at, e.event_id),
+    )
+    await _earn(ctx, book, purchases)
+    await _grant_bonuses(ctx, book)
+    await _claw_back(ctx, book, refunds)
+    await _take_back_bonuses(ctx, book)
+
+
+async def _earn(ctx: Batch, book: Book, purchases: list[PurchaseEvent]) -> None:
     cfg = ctx.settings.cashback
-    session = ctx.session
-    purchases = [e for e in ctx.accepted if isinstance(e, PurchaseEvent)]
-    refunds = [e for e in ctx.accepted if isinstance(e, RefundEvent)]
-    new_lots: dict[int, list[CashbackEntry]] = defaultdict(list)
-
-    def add_lot(c: Customer, entry: CashbackEntry) -> None:
-        session.add(entry)
-        new_lots[c.id].append(entry)
-        c.cashback_balance_minor += entry.amount_minor
-
+    done = await repository.entries_by_source(
+        ctx.session, {rules.source_key("earn", p.order_id) for p in purchases}
+    )
+    fresh = [p for p in purchases if rules.source_key("earn", p.order_id) not in done]
     stage_at = await stages.stages_at_purchases(ctx)
-    for p in purchases:
+    for p in fresh:
         c = ctx.customers[p.customer_id]
-        stage = stage_at[p.event_id]
+        stage = stage_at.get(p.event_id, c.stage)
         rate = cfg.rate(stage)
         amount = rules.earned_on(to_minor(p.amount), rate)
         if amount <= 0:
             continue
-        add_lot(
+        lot = await book.credit(
             c,
-            _lot(
-                c,
-                "earn",
-                amount,
-                f"earn:{p.order_id}",
-                f"{rate:.0%} of order {p.order_id} ({p.amount}) at stage {stage}",
-                p.occurred_at,
-                cfg.expiry_days,
-                p.order_id,
-            ),
+            "earn",
+            amount,
+            rules.source_key("earn", p.order_id),
+            f"{rate:.0%} of order {p.order_id} ({p.amount}) at stage {stage}",
+            at=p.occurred_at,
+            available_at=p.occurred_at + cfg.hold,
+            expires_at=p.occurred_at + cfg.lifetime,
+            order_id=p.order_id,
+            details={"rate": rate, "stage": stage},
         )
+        if (lot.remaining_minor or 0) == 0 and lot.expires_at and lot.expires_at <= ctx.now:
+            continue  # back-filled history already past its expiry: nothing to announce
         await emit(
-            session,
+            ctx.session,
             "cashback.earned",
             {
                 "customer_id": c.external_id,
                 "amount": format_minor(amount),
                 "order_id": p.order_id,
                 "rate": rate,
+                "stage": stage,
                 "balance": format_minor(c.cashback_balance_minor),
-                "expires_at": (p.occurred_at + timedelta(days=cfg.expiry_days)).isoformat(),
+                "available_at": (p.occurred_at + cfg.hold).isoformat(),
+                "expires_at": (p.occurred_at + cfg.lifetime).isoformat(),
             },
             c.external_id,
         )
 
-    await _referral_bonuses(ctx, add_lot)
 
-    by_order: dict[tuple[str, str], RefundEvent] = {}
-    for r in sorted(refunds, key=lambda r: (r.occurred_at, r.event_id)):
-        by_order[(r.customer_id, r.order_id)] = r  # the latest refund of each order names it
-    if by_order:
-        earned = await repository.entries_by_source(session, {f"earn:{o}" for _, o in by_order})
-        for (customer_id, order_id), last in by_order.items():
-            c = ctx.customers[customer_id]
-            lot = earned.get(f"earn:{order_id}") or next(
-                (e for e in new_lots[c.id] if e.source == f"earn:{order_id}"), None
-            )
-            order = next(o for o in ctx.orders[customer_id] if o.order_id == order_id)
-            if lot is None:
-                continue
-            wanted = rules.clawback_for(
-                lot.amount_minor,
-                order.amount_minor,
-                order.refunded_minor,
-                await repository.clawed_for_order(session, c.id, order_id),
-            )
-            if wanted <= 0:
-                continue
-            lots = await repository.open_lots(session, c.id) + new_lots[c.id]
-            taken = _debit([x for x in lots if (x.remaining_minor or 0) > 0], wanted, order_id)
-            short = wanted - taken
-            reason = (
-                f"refund of order {order_id}: {format_minor(wanted)} of its cashback taken back"
-            )
-            if short:
-                reason += f" ({format_minor(short)} had already been spent)"
-            session.add(
-                CashbackEntry(
-                    customer_id=c.id,
-                    kind="clawback",
-                    amount_minor=-taken,
-                    order_id=order_id,
-                    source=f"clawback:{order_id}:{last.event_id}",
-                    reason=reason,
-                    details={"wanted_minor": wanted, "short_minor": short},
-                    occurred_at=last.occurred_at,
-                )
-            )
-            c.cashback_balance_minor -= taken
+def qualifying_order(orders: Iterable[OrderFacts], min_order_minor: int) -> OrderFacts | None:
+    """A referred customer's first order (by time) large enough for the bonuses, as bought."""
+    eligible = [o for o in orders if o.amount_minor >= max(min_order_minor, 1)]
+    return min(eligible, key=lambda o: (o.occurred_at, o.order_id), default=None)
 
 
-async def _referral_bonuses(ctx: Batch, add_lot: Any) -> None:
-    """A referred customer's first purchase: a welcome bonus to them, in their own fold, and
-    a bonus to the referrer, in the referrer's fold (the stage step marks the referrer
-    pending when the credit moves), so no step ever locks a customer outside its batch."""
+async def _orders_of(ctx: Batch, customers: dict[str, int]) -> dict[str, list[OrderFacts]]:
+    """Every order of these customers (by sender's id, with their pks): from the batch when it
+    has them, else from the database."""
+    out = {e: ctx.orders[e] for e in customers if e in ctx.orders}
+    missing = {pk: e for e, pk in customers.items() if e not in out}
+    for o in await events_repository.orders_of(ctx.session, list(missing)):
+        out.setdefault(missing[o.customer_id], []).append(
+            OrderFacts(o.order_id, o.occurred_at, o.amount_minor, o.refunded_minor, o.category)
+        )
+    return out
+
+
+async def _grant_bonuses(ctx: Batch, book: Book) -> None:
+    """A referred customer's qualifying order brings a welcome bonus to them, in their own fold,
+    and a referral bonus to the referrer, in the referrer's fold (the stage step marks the
+    referrer pending when the credit moves): no step locks a customer outside its batch. Both
+    are tied to that order: its refund takes them back."""
     cfg = ctx.settings.cashback
     # Welcome only those referred before their first purchase (a referral sent later is a
     # credit for the referrer, not a reason the customer came), whenever it is derived.
-    candidates = [
+    welcomed = [
         c
         for c in ctx.customers.values()
         if c.referrer_version
         and c.first_purchase_at
         and c.referrer_version.split("|")[0] <= occurred_key(c.first_purchase_at, "").split("|")[0]
     ]
-    done = await repository.entries_by_source(
-        ctx.session, {f"welcome:{c.external_id}" for c in candidates}
-    )
-    for c in candidates:
-        if cfg.welcome_bonus_minor and f"welcome:{c.external_id}" not in done:
-            add_lot(
-                c,
-                _lot(
-                    c,
-                    "welcome_bonus",
-                    cfg.welcome_bonus_minor,
-                    f"welcome:{c.external_id}",
-                    f"welcome bonus: referred by {c.referrer_id}",
-                    c.first_purchase_at or ctx.now,
-                    cfg.expiry_days,
-                ),
-            )
-    if not cfg.referral_bonus_minor:
-        return
     credited = await customers_repository.credited_referrals(
         ctx.session, list(ctx.customers), [c.id for c in ctx.customers.values()]
     )
@@ -202,25 +138,201 @@ async def _referral_bonuses(ctx: Batch, add_lot: Any) -> None:
         for c in ctx.customers.values()
         if c.referral_credited_to in ctx.customers
     ]
-    granted = await repository.entries_by_source(
-        ctx.session, {f"referral:{referred}" for _, referred, _ in credited}
+    done = await repository.entries_by_source(
+        ctx.session,
+        {rules.source_key("welcome", c.external_id) for c in welcomed}
+        | {rules.source_key("referral", referred) for _, referred, _ in credited},
     )
-    for referrer_id, referred, first_purchase_at in sorted(credited):
-        if f"referral:{referred}" in granted:
-            continue
-        referrer = ctx.customers[referrer_id or ""]
-        add_lot(
-            referrer,
-            _lot(
-                referrer,
-                "referral_bonus",
-                cfg.referral_bonus_minor,
-                f"referral:{referred}",
-                f"referral bonus: {referred}, whom you recommended, made a first purchase",
-                first_purchase_at or ctx.now,
-                cfg.expiry_days,
-            ),
+    welcomed = [c for c in welcomed if rules.source_key("welcome", c.external_id) not in done]
+    credited = [
+        (referrer, referred, first)
+        for referrer, referred, first in credited
+        if referrer and rules.source_key("referral", referred) not in done
+    ]
+    if not welcomed and not credited:
+        return
+    pks = {c.external_id: c.id for c in welcomed}
+    pks |= await customers_repository.pks_of(ctx.session, {r for _, r, _ in credited} - set(pks))
+    orders = await _orders_of(ctx, pks)
+    # (owner, kind, amount, source, reason, qualifying order)
+    grants: list[tuple[Customer, str, int, str, str, OrderFacts]] = []
+    for c in welcomed:
+        order = qualifying_order(orders.get(c.external_id, []), cfg.bonus_min_order_minor)
+        if order is not None:
+            # Written even for a zero bonus: it marks the grant as done.
+            grants.append(
+                (
+                    c,
+                    "welcome_bonus",
+                    cfg.welcome_bonus_minor,
+                    rules.source_key("welcome", c.external_id),
+                    f"welcome bonus: referred by {c.referrer_id}, order {order.order_id}",
+                    order,
+                )
+            )
+    for referrer, referred, _ in sorted(credited, key=lambda r: (r[0] or "", r[1])):
+        order = qualifying_order(orders.get(referred, []), cfg.bonus_min_order_minor)
+        if order is not None and cfg.referral_bonus_minor:
+            grants.append(
+                (
+                    ctx.customers[referrer or ""],
+                    "referral_bonus",
+                    cfg.referral_bonus_minor,
+                    rules.source_key("referral", referred),
+                    f"referral bonus: {referred}, whom you recommended, bought "
+                    f"(order {order.order_id})",
+                    order,
+                )
+            )
+    for c, kind, amount, source, reason, order in grants:
+        await book.credit(
+            c,
+            kind,
+            amount,
+            source,
+            reason,
+            at=order.occurred_at,
+            available_at=order.occurred_at + cfg.hold,
+            expires_at=order.occurred_at + cfg.lifetime,
+            order_id=order.order_id,
         )
+
+
+async def _take_back_bonuses(ctx: Batch, book: Book) -> None:
+    """Bonuses of the batch's customers whose qualifying order no longer qualifies (refunded
+    fully, or below `bonus_min_order_minor`) are taken back; a referrer outside the batch whose
+    bonus came from an order refunded here is marked pending, to take it back in its own fold."""
+    cfg = ctx.settings.cashback
+    pks = {c.id: c for c in ctx.customers.values()}
+    lots = await repository.bonuses_of_customers(ctx.session, list(pks))
+    lots += [e for e in book.added.values() if e.kind in BONUS_KINDS and e.customer_id in pks]
+    refunded = {e.order_id for e in ctx.accepted if isinstance(e, RefundEvent)}
+    outside = {
+        lot.customer_id
+        for lot in await repository.bonuses_of_orders(ctx.session, refunded)
+        if lot.customer_id not in pks
+    }
+    if outside:
+        ctx.also_pending.update((await repository.external_ids(ctx.session, outside)).values())
+    if not lots:
+        return
+    by_order = await repository.order_states(ctx.session, {lot.order_id or "" for lot in lots})
+    clawed = await repository.clawed_by_lot(ctx.session, set(pks), lots)
+    expiry_keys = {rules.source_key("expire", lot.source) for lot in lots}
+    expired = await repository.entries_by_source(ctx.session, expiry_keys)
+    expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
+    await book.load_debts(set(pks))
+    for lot in sorted(lots, key=lambda e: (e.occurred_at, e.kind, e.source)):
+        state = by_order.get(lot.order_id or "")
+        if state is None or rules.qualifies(state[0] - state[1], cfg.bonus_min_order_minor):
+            continue
+        expiry = expired.get(rules.source_key("expire", lot.source))
+        gone = -expiry.amount_minor if expiry else 0
+        if lot.expires_at and lot.expires_at <= ctx.now and (lot.remaining_minor or 0) > 0:
+            gone += lot.remaining_minor or 0
+            book.expire(pks[lot.customer_id], lot)
+        wanted = rules.bonus_clawback(lot.amount_minor, clawed.get(lot.source, 0), gone)
+        if wanted <= 0:
+            continue
+        entry, taken, _ = await book.take(
+            pks[lot.customer_id],
+            "clawback",
+            wanted,
+            rules.source_key("clawback", lot.source, "order-refunded"),
+            "",
+            at=ctx.now,
+            include_pending=True,
+            first=lot,
+            owe_rest=True,
+            order_id=lot.order_id,
+            details={"lot_source": lot.source, "wanted_minor": wanted},
+        )
+        what = lot.kind.replace("_", " ")
+        reason = f"refund of order {lot.order_id}: {format_minor(taken)} of the {what} taken back"
+        if wanted > taken:
+            reason += f"; {format_minor(wanted - taken)} owed, repaid from later cashback"
+        entry.reason = ledger.reason_text(reason)
+
+
+async def _claw_back(ctx: Batch, book: Book, refunds: list[RefundEvent]) -> None:
+    """Each refunded order takes back its share of the cashback it earned and, once it no
+    longer qualifies, the bonuses it brought: from the lot itself first (a refund inside the
+    hold removes the pending amount and nothing else), then from the owner's other live lots;
+    what is still missing is owed and repaid by later credits. Never below zero."""
+    latest: dict[str, RefundEvent] = {}
+    for r in refunds:
+        latest[r.order_id] = r  # sorted: the latest refund of each order names the clawback
+    if not latest:
+        return
+    facts = {
+        o.order_id: o
+        for r in latest.values()
+        for o in ctx.orders.get(r.customer_id, [])
+        if o.order_id in latest
+    }
+    # Lots are looked up in the database and among the entries this batch wrote (not flushed).
+    sources = {rules.source_key("earn", o) for o in latest}
+    earned = await repository.entries_by_source(ctx.session, sources)
+    earned |= {s: e for s, e in book.added.items() if s in sources}
+    lots = list(earned.values())  # bonuses: see _take_back_bonuses
+    clawed = await repository.clawed_by_lot(ctx.session, {lot.customer_id for lot in lots}, lots)
+    expiry_keys = {rules.source_key("expire", lot.source) for lot in lots}
+    expired = await repository.entries_by_source(
+        ctx.session,
+        expiry_keys | {f"expire:{lot.id}" for lot in lots if lot.id},  # the keys before 2026-12
+    )
+    expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
+    owners = {c.id: c for c in ctx.customers.values()}
+    await book.load_debts(set(owners))
+    # In the order of the refunds, as if each had come alone.
+    ordered = sorted(
+        (lot for lot in lots if (lot.order_id or "") in facts),
+        key=lambda e: (latest[e.order_id or ""].occurred_at, latest[e.order_id or ""].event_id),
+    )
+    for lot in ordered:
+        order = facts[lot.order_id or ""]
+        refund = latest[order.order_id]
+        expiry = expired.get(rules.source_key("expire", lot.source)) or expired.get(
+            f"expire:{lot.id}"
+        )
+        gone = -expiry.amount_minor if expiry else 0
+        if lot.expires_at and lot.expires_at <= ctx.now and (lot.remaining_minor or 0) > 0:
+            # Past its expiry and not yet swept: record the expiry now, as the worker would;
+            # what the customer lost that way is not taken again.
+            gone += lot.remaining_minor or 0
+            book.expire(owners[lot.customer_id], lot)
+        wanted = rules.clawback_for(
+            lot.amount_minor,
+            order.amount_minor,
+            order.refunded_minor,
+            clawed.get(lot.source, 0),
+            gone,
+        )
+        if wanted <= 0:
+            continue
+        entry, taken, _ = await book.take(
+            owners[lot.customer_id],
+            "clawback",
+            wanted,
+            rules.source_key("clawback", lot.source, refund.event_id),
+            "",
+            at=refund.occurred_at,
+            include_pending=True,
+            first=lot,
+            owe_rest=True,
+            order_id=order.order_id,
+            details={
+                "lot_source": lot.source,
+                "wanted_minor": wanted,
+                "refund_event_id": refund.event_id,
+            },
+        )
+        reason = (
+            f"refund of order {order.order_id}: {format_minor(taken)} of its cashback taken back"
+        )
+        if wanted > taken:
+            reason += f"; {format_minor(wanted - taken)} owed, repaid from later cashback"
+        entry.reason = ledger.reason_text(reason)
 
 
 def _movement(e: CashbackEntry) -> Movement:
@@ -230,164 +342,40 @@ def _movement(e: CashbackEntry) -> Movement:
         amount=from_minor(e.amount_minor),
         reason=e.reason,
         order_id=e.order_id,
+        available_at=e.available_at,
         expires_at=e.expires_at,
         remaining=from_minor(e.remaining_minor) if e.remaining_minor is not None else None,
+        owed=from_minor(e.outstanding_minor) if e.outstanding_minor else None,
         occurred_at=e.occurred_at,
     )
 
 
-async def view(session: AsyncSession, settings: Settings, c: Customer) -> CashbackOut:
+async def spendable_balance(session: AsyncSession, c: Customer, now: datetime) -> int:
+    spendable, _, _ = await ledger.balances(session, c.id, now)
+    return spendable
+
+
+async def view(
+    session: AsyncSession, settings: Settings, c: Customer, now: datetime
+) -> CashbackOut:
     cfg = settings.cashback
-    now = utcnow()
-    _, soon, next_expiry, pending = await repository.sums(
-        session,
-        c.id,
-        now,
-        now + timedelta(days=cfg.expiring_notice_days),
-        now - timedelta(days=cfg.refund_window_days),
-    )
+    spendable, pending, lots = await ledger.balances(session, c.id, now)
+    live = [e for e in lots if e.expires_at and e.expires_at > now]
+    soon = now + timedelta(days=cfg.expiring_notice_days)
     return CashbackOut(
         customer_id=c.external_id,
         currency=settings.currency,
-        balance=from_minor(c.cashback_balance_minor),
+        balance=from_minor(spendable),
         pending=from_minor(pending),
-        expiring_soon=from_minor(soon),
-        next_expiry_at=next_expiry,
+        owed=from_minor(await repository.owed(session, c.id)),
+        expiring_soon=from_minor(
+            sum(e.remaining_minor or 0 for e in live if e.expires_at and e.expires_at <= soon)
+        ),
+        next_expiry_at=min((e.expires_at for e in live if e.expires_at), default=None),
         earn_rate=cfg.rate(c.stage),
         stage=c.stage,
         history=[_movement(e) for e in await repository.history(session, c.id, HISTORY)],
     )
-
-
-def _remember(
-    session: AsyncSession,
-    c: Customer,
-    key: str,
-    amount_minor: int,
-    status: int,
-    body: dict[str, Any],
-    now: datetime,
-) -> tuple[int, dict[str, Any]]:
-    """Keep the answer under its Idempotency-Key, so a retry gets exactly this."""
-    session.add(
-        Redemption(
-            customer_id=c.id,
-            idempotency_key=key,
-            amount_minor=amount_minor,
-            succeeded=status < 400,
-            status_code=status,
-            response=body,
-            created_at=now,
-        )
-    )
-    return status, body
-
-
-async def redeem(
-    session: AsyncSession, settings: Settings, customer_id: str, amount_minor: int, key: str
-) -> tuple[int, dict[str, Any]]:
-    """(status code, body). Retries with the same key get the first answer, even a refusal."""
-    c = await repository.lock_customer(session, customer_id)
-    if c is None:
-        raise NotFound(f"No customer {customer_id!r}.")
-    previous = await repository.redemption(session, c.id, key)
-    if previous is not None:
-        if previous.amount_minor != amount_minor:
-            raise IdempotencyConflict("This Idempotency-Key was used for another amount.")
-        return previous.status_code, previous.response
-    now = utcnow()
-    if amount_minor > c.cashback_balance_minor:
-        error = InsufficientBalance(
-            f"The balance is {format_minor(c.cashback_balance_minor)}.",
-            balance=format_minor(c.cashback_balance_minor),
-            requested=format_minor(amount_minor),
-        )
-        body = {
-            "type": error.type_uri,
-            "title": error.title,
-            "status": 409,
-            "detail": error.detail,
-            **error.extra,
-        }
-        return _remember(session, c, key, amount_minor, 409, body, now)
-    taken = _debit(await repository.open_lots(session, c.id), amount_minor)
-    assert taken == amount_minor, "cached balance and lots disagree"
-    c.cashback_balance_minor -= amount_minor
-    entry = CashbackEntry(
-        customer_id=c.id,
-        kind="redeem",
-        amount_minor=-amount_minor,
-        source=f"redeem:{c.id}:{key}",
-        reason="redeemed",
-        details={"idempotency_key": key},
-        occurred_at=now,
-    )
-    session.add(entry)
-    await session.flush()
-    out = RedemptionOut(
-        redemption_id=entry.id,
-        customer_id=c.external_id,
-        amount=from_minor(amount_minor),
-        balance=from_minor(c.cashback_balance_minor),
-        created_at=now,
-    )
-    body = out.model_dump(mode="json")
-    await emit(session, "cashback.redeemed", body, c.external_id)
-    return _remember(session, c, key, amount_minor, 201, body, now)
-
-
-async def expire_lots(session: AsyncSession, now: datetime, limit: int) -> int:
-    """Expire what is left of lots past their date (customers locked first, then lots)."""
-    candidates = await repository.lots_due(session, now, None, limit)
-    customers = await repository.lock_customers_by_pk(
-        session, {lot.customer_id for lot in candidates}
-    )
-    expired = 0
-    for lot in candidates:
-        c = customers[lot.customer_id]
-        await session.refresh(lot)
-        left = lot.remaining_minor or 0
-        if left <= 0:
-            continue
-        lot.remaining_minor = 0
-        c.cashback_balance_minor -= left
-        session.add(
-            CashbackEntry(
-                customer_id=c.id,
-                kind="expire",
-                amount_minor=-left,
-                source=f"expire:{lot.id}",
-                reason=f"expired: what was left of '{lot.reason}' after its expiry date",
-                details={"lot_id": lot.id},
-                occurred_at=lot.expires_at or now,
-            )
-        )
-        expired += 1
-    return expired
-
-
-async def announce_expiring(
-    session: AsyncSession, settings: Settings, now: datetime, limit: int
-) -> int:
-    """cashback.expiring, once per lot, `expiring_notice_days` before it expires."""
-    horizon = now + timedelta(days=settings.cashback.expiring_notice_days)
-    lots = await repository.lots_due(session, horizon, False, limit)
-    for lot in lots:
-        lot.expiring_notified = True
-        customer = await session.get(Customer, lot.customer_id)
-        assert customer is not None
-        await emit(
-            session,
-            "cashback.expiring",
-            {
-                "customer_id": customer.external_id,
-                "amount": format_minor(lot.remaining_minor or 0),
-                "expires_at": lot.expires_at.isoformat() if lot.expires_at else None,
-                "reason": lot.reason,
-            },
-            customer.external_id,
-        )
-    return len(lots)
 
 
 async def issue_token(session: AsyncSession, settings: Settings, c: Customer) -> tokens.Issued:

@@ -1,7 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey, CustomerToken, InstanceSecret
-from app.cashback.models import CashbackEntry, Redemption
+from app.cashback.models import Adjustment, CashbackEntry, ExpiryNotice, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -14,6 +14,7 @@ from app.touches.models import Announcement, Touch
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
 
 __all__ = [
+    "Adjustment",
     "Announcement",
     "ApiKey",
     "Attempt",
@@ -26,6 +27,7 @@ __all__ = [
     "CustomerToken",
     "Delivery",
     "Event",
+    "ExpiryNotice",
     "InstanceSecret",
     "ModelFit",
     "Order",

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.auth.scopes import Scope
-from app.cashback import jobs, tokens
+from app.cashback import expiry, tokens
 from app.cashback.models import CashbackEntry
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer
@@ -59,28 +59,32 @@ async def redeem(
     )
 
 
+# Earned cashback is pending for the hold period (14 days by default): tests that spend or read
+# the spendable balance back-date their purchases beyond it, as a shop's history would be.
+
+
 async def test_earn_by_stage_referral_and_welcome(
     client: httpx.AsyncClient, h: dict[str, str], app: Any
 ) -> None:
-    await send(client, h, at(f.purchase("anna", order_id="a1", amount="1000.00"), 10))
+    await send(client, h, at(f.purchase("anna", order_id="a1", amount="1000.00"), 40))
     cb = await cashback(client, h, "anna")
     assert cb["balance"] == "30.00" and cb["earn_rate"] == 0.03  # a buyer earns 3 %
     assert cb["history"][0]["reason"].startswith("3% of order a1")
-    await send(client, h, at(f.purchase("anna", order_id="a2", amount="1000.00"), 5))
+    await send(client, h, at(f.purchase("anna", order_id="a2", amount="1000.00"), 35))
     cb = await cashback(client, h, "anna")
     assert cb["balance"] == "70.00"  # the second purchase made her a client: 4 %
     await send(
         client,
         h,
-        at(f.referral("boris", "anna"), 3),
-        at(f.purchase("boris", order_id="b1", amount="200.00"), 2),
+        at(f.referral("boris", "anna"), 33),
+        at(f.purchase("boris", order_id="b1", amount="200.00"), 32),
     )
     assert (await cashback(client, h, "anna"))["balance"] == "570.00"
     boris = await cashback(client, h, "boris")
     assert boris["balance"] == "306.00"  # welcome 300 + 3 % of 200
     kinds = sorted(m["kind"] for m in boris["history"])
     assert kinds == ["earn", "welcome_bonus"]
-    await send(client, h, at(f.purchase("boris", order_id="b2", amount="200.00"), 1))
+    await send(client, h, at(f.purchase("boris", order_id="b2", amount="200.00"), 31))
     assert (await cashback(client, h, "anna"))["balance"] == "570.00"  # only the first purchase
     assert await ledger_ok(app, "anna") == 57000
     assert await ledger_ok(app, "boris") == 30600 + 800
@@ -96,27 +100,37 @@ async def test_earn_by_stage_referral_and_welcome(
 async def test_refund_claws_back_proportionally_never_below_zero(
     client: httpx.AsyncClient, h: dict[str, str], app: Any
 ) -> None:
-    await send(client, h, at(f.purchase("c1", order_id="o1", amount="1000.00"), 10))  # 30.00
-    await send(client, h, at(f.refund("c1", "o1", "500.00"), 9))
+    await send(client, h, at(f.purchase("c1", order_id="o1", amount="1000.00"), 40))  # 30.00
+    await send(client, h, at(f.refund("c1", "o1", "500.00"), 39))
     assert (await cashback(client, h, "c1"))["balance"] == "15.00"
     await send(
-        client, h, at(f.refund("c1", "o1", "250.00"), 8), at(f.refund("c1", "o1", "250.00"), 7)
+        client, h, at(f.refund("c1", "o1", "250.00"), 38), at(f.refund("c1", "o1", "250.00"), 37)
     )
     assert (await cashback(client, h, "c1"))["balance"] == "0.00"
-    # Spent before the refund: the refund takes what is left, never more.
-    await send(client, h, at(f.purchase("c1", order_id="o2", amount="1000.00"), 6))
+    # Spent before the refund: the refund takes what is left, never more; the rest is owed
+    # and the next cashback repays it first.
+    await send(client, h, at(f.purchase("c1", order_id="o2", amount="1000.00"), 36))  # 30.00
     assert (await redeem(client, h, "c1", "25.00", "k1")).status_code == 201
-    await send(client, h, at(f.refund("c1", "o2", "1000.00"), 5))
+    await send(client, h, at(f.refund("c1", "o2", "1000.00"), 35))
     cb = await cashback(client, h, "c1")
-    assert cb["balance"] == "0.00"
-    assert "had already been spent" in cb["history"][0]["reason"]
+    assert (cb["balance"], cb["owed"]) == ("0.00", "25.00")
+    assert cb["history"][0]["reason"] == (
+        "refund of order o2: 5.00 of its cashback taken back; 25.00 owed, repaid from later "
+        "cashback"
+    )
+    assert cb["history"][0]["owed"] == "25.00"
     assert await ledger_ok(app, "c1") == 0
+    await send(client, h, at(f.purchase("c1", order_id="o3", amount="2000.00"), 30))  # 60.00
+    cb = await cashback(client, h, "c1")
+    assert (cb["balance"], cb["owed"]) == ("35.00", "0.00")
+    assert cb["history"][0]["kind"] == "repayment" and cb["history"][0]["amount"] == "-25.00"
+    assert await ledger_ok(app, "c1") == 3500
 
 
 async def test_redemptions_are_idempotent_and_bounded(
     client: httpx.AsyncClient, h: dict[str, str], app: Any
 ) -> None:
-    await send(client, h, at(f.purchase("c1", order_id="o1", amount="10000.00"), 3))  # 300.00
+    await send(client, h, at(f.purchase("c1", order_id="o1", amount="10000.00"), 30))  # 300.00
     first = await redeem(client, h, "c1", "100.00", "r-1")
     assert first.status_code == 201 and first.json()["balance"] == "200.00"
     again = await redeem(client, h, "c1", "100.00", "r-1")
@@ -127,7 +141,7 @@ async def test_redemptions_are_idempotent_and_bounded(
     assert too_much.status_code == 409
     assert too_much.headers["content-type"] == "application/problem+json"
     assert too_much.json()["balance"] == "200.00"
-    await send(client, h, at(f.purchase("c1", order_id="o2", amount="10000.00"), 1))
+    await send(client, h, at(f.purchase("c1", order_id="o2", amount="10000.00"), 20))
     replay = await redeem(client, h, "c1", "250.00", "r-2")
     assert replay.status_code == 409 and replay.json() == too_much.json()  # the first answer
     missing_key = await client.post(
@@ -142,7 +156,7 @@ async def test_redemptions_are_idempotent_and_bounded(
 async def test_fifty_parallel_redemptions_never_overspend(
     client: httpx.AsyncClient, h: dict[str, str], app: Any, db_url: str
 ) -> None:
-    await send(client, h, at(f.purchase("c1", order_id="o1", amount="10000.00"), 3))  # 300.00
+    await send(client, h, at(f.purchase("c1", order_id="o1", amount="10000.00"), 30))  # 300.00
     replies = await asyncio.gather(*(redeem(client, h, "c1", "17.00", f"p-{i}") for i in range(50)))
     codes = [r.status_code for r in replies]
     assert set(codes) <= {201, 409}, codes
@@ -157,8 +171,8 @@ async def test_customer_tokens(
     await send(
         client,
         h,
-        at(f.purchase("c1", amount="1000.00"), 3),
-        at(f.purchase("c2", amount="1000.00"), 3),
+        at(f.purchase("c1", amount="1000.00"), 30),
+        at(f.purchase("c2", amount="1000.00"), 30),
     )
     r = await client.post("/v1/customers/c1/tokens", headers=h)
     assert r.status_code == 201
@@ -195,22 +209,20 @@ async def test_customer_tokens(
 
 
 async def test_expiry_oldest_first_and_announced_once(
-    client: httpx.AsyncClient,
-    h: dict[str, str],
-    app: Any,
-    settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
+    client: httpx.AsyncClient, h: dict[str, str], app: Any, settings: Any
 ) -> None:
     await send(client, h, at(f.purchase("c1", order_id="old", amount="1000.00"), 350))  # 3 %
-    await send(client, h, at(f.purchase("c1", order_id="new", amount="1000.00"), 10))  # 4 %
+    await send(client, h, at(f.purchase("c1", order_id="new", amount="1000.00"), 20))  # 4 %
     cb = await cashback(client, h, "c1")
     assert cb["expiring_soon"] == "30.00"  # the old lot expires within 30 days
     assert (await redeem(client, h, "c1", "10.00", "x")).status_code == 201  # from the old lot
-    assert await jobs.announce(app.state.db, settings) == 1
-    assert await jobs.announce(app.state.db, settings) == 0
+    async with app.state.db.sessionmaker() as s, s.begin():
+        assert await expiry.announce_expiring(s, settings, NOW) == 1
+    async with app.state.db.sessionmaker() as s, s.begin():
+        assert await expiry.announce_expiring(s, settings, NOW) == 0
     later = NOW + timedelta(days=20)
-    monkeypatch.setattr(jobs, "utcnow", lambda: later)
-    assert await jobs.expire(app.state.db, settings) == 1
+    async with app.state.db.sessionmaker() as s, s.begin():
+        assert await expiry.expire_lots(s, later) == 1
     cb = await cashback(client, h, "c1")
     assert cb["balance"] == "40.00"  # 20.00 of the old lot expired; the new lot is intact
     assert cb["history"][0]["kind"] == "expire" and cb["history"][0]["amount"] == "-20.00"

@@ -27,7 +27,7 @@ PUBLIC = {
     "/dashboard/{name}",
     "/.well-known/jwks.json",
 }
-CUSTOMER_ONLY = {"/v1/me", "/v1/me/cashback"}
+CUSTOMER_ONLY = {"/v1/me", "/v1/me/cashback", "/v1/me/cashback/redemptions"}
 
 
 def _scope_of(route: APIRoute) -> Scope | None:
@@ -93,6 +93,14 @@ async def test_a_customer_token_reaches_only_its_own_me(
     token = (await client.post("/v1/customers/c1/tokens", headers=admin)).json()["token"]
     mine = {"Authorization": f"Bearer {token}"}
     for method, path, _ in ROUTES:
+        if path == "/v1/me/cashback/redemptions":
+            # Spends c1's own cashback; c2 is never named.
+            r = await client.post(
+                path, json={"amount": "0.01"}, headers=mine | {"Idempotency-Key": "k"}
+            )
+            assert r.status_code == 201 and r.json()["customer_id"] == "c1", r.text
+            assert "c2" not in r.text
+            continue
         r = await client.request(
             method, _concrete(path).replace("/c1", "/c2"), json={}, headers=mine
         )
