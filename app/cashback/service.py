@@ -3,6 +3,7 @@ clawbacks; and the customer's view of the ledger."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
@@ -259,9 +260,12 @@ async def _claw_back(ctx: Batch, book: Book, refunds: list[RefundEvent]) -> None
     longer qualifies, the bonuses it brought: from the lot itself first (a refund inside the
     hold removes the pending amount and nothing else), then from the owner's other live lots;
     what is still missing is owed and repaid by later credits. Never below zero."""
-    latest: dict[str, RefundEvent] = {}
+    # One clawback per refund, in refund order, as if each had come alone: the same ledger
+    # however the refunds were batched.
+    by_order: dict[str, list[RefundEvent]] = defaultdict(list)
     for r in refunds:
-        latest[r.order_id] = r  # sorted: the latest refund of each order names the clawback
+        by_order[r.order_id].append(r)
+    latest = {order_id: rs[-1] for order_id, rs in by_order.items()}
     if not latest:
         return
     facts = {
@@ -284,14 +288,24 @@ async def _claw_back(ctx: Batch, book: Book, refunds: list[RefundEvent]) -> None
     expired |= {s: e for s, e in book.added.items() if s in expiry_keys}
     owners = {c.id: c for c in ctx.customers.values()}
     await book.load_debts(set(owners))
-    # In the order of the refunds, as if each had come alone.
-    ordered = sorted(
-        (lot for lot in lots if (lot.order_id or "") in facts),
-        key=lambda e: (latest[e.order_id or ""].occurred_at, latest[e.order_id or ""].event_id),
+    steps = sorted(
+        (
+            (r, lot)
+            for lot in lots
+            if (lot.order_id or "") in facts
+            for r in by_order[lot.order_id or ""]
+        ),
+        key=lambda step: (step[0].occurred_at, step[0].event_id),
     )
-    for lot in ordered:
+    for refund, lot in steps:
         order = facts[lot.order_id or ""]
-        refund = latest[order.order_id]
+        key = (refund.occurred_at, refund.event_id)
+        # The order's refunded total as it stood right after this refund.
+        refunded = order.refunded_minor - sum(
+            to_minor(r.amount)
+            for r in by_order[order.order_id]
+            if (r.occurred_at, r.event_id) > key
+        )
         expiry = expired.get(rules.source_key("expire", lot.source)) or expired.get(
             f"expire:{lot.id}"
         )
@@ -304,12 +318,13 @@ async def _claw_back(ctx: Batch, book: Book, refunds: list[RefundEvent]) -> None
         wanted = rules.clawback_for(
             lot.amount_minor,
             order.amount_minor,
-            order.refunded_minor,
+            refunded,
             clawed.get(lot.source, 0),
             gone,
         )
         if wanted <= 0:
             continue
+        clawed[lot.source] = clawed.get(lot.source, 0) + wanted
         entry, taken, _ = await book.take(
             owners[lot.customer_id],
             "clawback",
