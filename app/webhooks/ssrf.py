@@ -166,6 +166,9 @@ def pin(url: str, address: str) -> Target:
         return Target(url=url, address=address)
     literal = f"[{address}]" if ":" in address else address
     netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    userinfo = parts.netloc.rpartition("@")[0]  # credentials in the URL still authenticate
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
     pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}

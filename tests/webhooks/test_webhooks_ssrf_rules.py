@@ -289,6 +289,13 @@ def test_pinning_keeps_the_host_for_the_header_and_the_tls_server_name() -> None
         extensions={},
         address="2606:4700::1111",
     )
+    # Credentials in the URL stay in it (the client turns them into Basic auth), not in Host.
+    assert pin("https://user:p%40ss@hooks.example/x", "93.184.216.34") == Target(
+        url="https://user:p%40ss@93.184.216.34/x",
+        headers={"Host": "hooks.example"},
+        extensions={"sni_hostname": "hooks.example"},
+        address="93.184.216.34",
+    )
     # A literal host is the address: nothing to rewrite, no Host header of a name to keep.
     assert pin("https://93.184.216.34:8443/x", "93.184.216.34") == Target(
         url="https://93.184.216.34:8443/x", address="93.184.216.34"
