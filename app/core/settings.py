@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
     # Customers derived per projection transaction: larger batches amortise the set-based
     # queries of each step; smaller ones hold fewer row locks for less time.
+    # Verified API keys are remembered this long in each process (a revoked key stops
+    # working within it); 0 looks every request's key up.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     projection_batch_customers: int = Field(default=500, ge=1, le=50_000)
 
     log_level: str = "INFO"

@@ -149,6 +149,6 @@ async def not_active_customers(session: AsyncSession) -> list[Customer]:
             select(Customer)
             .where(Customer.risk_value_minor.is_not(None))
             .order_by(Customer.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         )
     )
