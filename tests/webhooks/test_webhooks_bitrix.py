@@ -45,7 +45,12 @@ async def states(app: Any) -> Counter[str]:
 
 async def drain(app: Any, settings: Any, dbs: list[Any] | None = None, rounds: int = 400) -> None:
     """Worker passes (one per database handle: several handles act as several processes)
-    until every delivery is final; between idle passes the worker's poll interval."""
+    until every delivery is final and no message is left without its deliveries; between
+    idle passes the worker's poll interval.
+
+    A delivery can write messages of its own (reading a customer whose facts are pending
+    derives it, which may announce its first stage): they are fanned out only once every
+    delivery before them is final, and the passes go on for them."""
     dbs = dbs or [app.state.db]
     for _ in range(rounds):
         for db in dbs:
@@ -53,7 +58,9 @@ async def drain(app: Any, settings: Any, dbs: list[Any] | None = None, rounds: i
         await asyncio.gather(*(delivery.deliver_due(db, settings) for db in dbs))
         current = await states(app)
         if set(current) <= {"succeeded", "failed"}:
-            return
+            if not any([await delivery.fan_out(db, settings) for db in dbs]):
+                return
+            continue
         await asyncio.sleep(0.05)
     async with app.state.db.sessionmaker() as s:
         open_ = [
