@@ -182,7 +182,9 @@ def _comment(message: OutboxMessage) -> str:
     p = message.payload
     if message.type == "customer.stage_changed":
         reasons = "; ".join(p.get("reasons") or [])
-        return f"Stage: {p.get('from')} → {p.get('to')}. {reasons}".strip()
+        before = p.get("from")  # null for the customer's first stage
+        move = f"{before} → {p.get('to')}" if before else f"{p.get('to')} (first stage)"
+        return f"Stage: {move}. {reasons}".strip()
     if message.type == "customer.reactivated":
         return f"Came back: bought again after being {p.get('previous_status')}."
     if message.type == "touch.due":

@@ -1,7 +1,8 @@
 """Webhook targets: resolved, checked against the special-purpose address registries, pinned.
 
 Every delivery resolves the host again, refuses it if any address it resolves to lies in a
-block of the IANA IPv4 or IPv6 Special-Purpose Address Registry (or is multicast), and then
+block of the IANA IPv4 or IPv6 Special-Purpose Address Registry (or is multicast, or is IPv6
+outside the global unicast space 2000::/3), and then
 connects to the very address it checked: the request goes to the IP while the `Host` header
 and the TLS server name stay the host's, so a DNS answer that changes between the check and the
 connection (rebinding) cannot redirect it.
@@ -67,7 +68,19 @@ SPECIAL_IPV6 = (
     ("ff00::/8", "multicast"),
 )
 
-_BLOCKS = tuple((ipaddress.ip_network(net), name) for net, name in (*SPECIAL_IPV4, *SPECIAL_IPV6))
+# IANA IPv6 Address Space registry: only 2000::/3 is allocated as global unicast; the rest is
+# "Reserved by IETF" (the blocks above that lie there are more specific). No public host lives
+# there, so an address in it can only lead somewhere a private routing table sends it.
+RESERVED_IPV6 = (
+    ("::/3", "reserved by IETF, outside global unicast 2000::/3"),
+    ("4000::/2", "reserved by IETF, outside global unicast 2000::/3"),
+    ("8000::/1", "reserved by IETF, outside global unicast 2000::/3"),
+)
+
+_BLOCKS = tuple(
+    (ipaddress.ip_network(net), name)
+    for net, name in (*SPECIAL_IPV4, *SPECIAL_IPV6, *RESERVED_IPV6)
+)
 
 
 class UnsafeTarget(ValueError):
@@ -75,12 +88,16 @@ class UnsafeTarget(ValueError):
 
 
 def special_purpose(address: str) -> str | None:
-    """The registry entry an address belongs to, or None for an ordinary public address."""
+    """The registry entry an address belongs to, or None for an ordinary public address.
+
+    The most specific entry is named (255.255.255.255 is the limited broadcast, not just in
+    240.0.0.0/4; fc00::1 is unique local, not just outside 2000::/3)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])  # drop an IPv6 zone index
-    for network, name in _BLOCKS:
-        if ip.version == network.version and ip in network:
-            return f"{network} ({name})"
-    return None
+    matches = [(n, name) for n, name in _BLOCKS if ip.version == n.version and ip in n]
+    if not matches:
+        return None
+    network, name = max(matches, key=lambda m: m[0].prefixlen)
+    return f"{network} ({name})"
 
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
@@ -149,6 +166,9 @@ def pin(url: str, address: str) -> Target:
         return Target(url=url, address=address)
     literal = f"[{address}]" if ":" in address else address
     netloc = literal if parts.port is None else f"{literal}:{parts.port}"
+    userinfo = parts.netloc.rpartition("@")[0]  # credentials in the URL still authenticate
+    if userinfo:
+        netloc = f"{userinfo}@{netloc}"
     pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
     host_header = host if parts.port is None else f"{host}:{parts.port}"
     extensions = {"sni_hostname": host} if parts.scheme == "https" else {}

@@ -87,6 +87,38 @@ def test_only_universal_methods_and_lower_case_fields() -> None:
     }
 
 
+def test_stage_comments_name_the_move_and_a_first_stage_as_such() -> None:
+    person = bc.Person("c1")
+    first = message(
+        "customer.stage_changed",
+        {"customer_id": "c1", "from": None, "to": "prospect", "reasons": ["new contact"]},
+    )
+    moved = message(
+        "customer.stage_changed",
+        {"customer_id": "c1", "from": "prospect", "to": "buyer", "reasons": ["a", "b"]},
+    )
+    bare = message("customer.stage_changed", {"customer_id": "c1", "from": None, "to": "buyer"})
+    assert [bc.commands_for(m, 5, person, OPTS) for m in (first, moved, bare)] == [
+        {
+            "comment": (
+                "crm.timeline.comment.add",
+                {
+                    "fields": {
+                        "ENTITY_ID": 5,
+                        "ENTITY_TYPE": "contact",
+                        "COMMENT": text,
+                    }
+                },
+            )
+        }
+        for text in (
+            "Stage: prospect (first stage). new contact",
+            "Stage: prospect → buyer. a; b",
+            "Stage: buyer (first stage).",
+        )
+    ]
+
+
 def test_found_contact_reads_every_answer_shape() -> None:
     assert bc.found_contact({"by_origin": {"items": [{"id": 7}]}}) == (7, "origin")
     assert bc.found_contact({"by_origin": {"items": []}, "by_email": []}) is None
