@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from app.cashback.rules import CashbackRules
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
-from app.touches.planner import TouchRules
+from app.touches.settings import TouchRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
 DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
@@ -91,6 +91,8 @@ class Settings(BaseSettings):
 
     # Playbooks, reasons and guardrails of the touch planner (JSON: TOUCHPOINT_TOUCHES).
     touches: TouchRules = Field(default_factory=TouchRules)
+    # The language of texts meant for people (reasons, scripts): built-in `ru` and `en`.
+    locale: Literal["ru", "en"] = "ru"
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.

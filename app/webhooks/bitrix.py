@@ -203,7 +203,9 @@ def commands_for(
                 "ownerTypeId": 3,  # contact
                 "ownerId": contact,
                 "deadline": p.get("due_at"),
-                "title": f"{p.get('channel', 'touch')}: {p.get('reason', '')}".strip(),
+                # The touch id first, so the shop's automation can report the touch back.
+                "title": (f"#{p['touch_id']} " if p.get("touch_id") else "")
+                + f"{p.get('channel', 'touch')}: {p.get('reason', '')}".strip(),
                 "description": script if isinstance(script, str) else "\n".join(script),
             },
         )
