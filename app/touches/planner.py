@@ -178,8 +178,13 @@ class _Calendars:
         due = at
         if playbook in SALES and self.pause_until and due < self.pause_until:
             due = self.pause_until
-        due = apply_cap(due, self.outbound, self.rules)
-        return contact_hours(due, self.state.reach, self.rules)
+        for _ in range(10):  # moving into the hours of contact may meet the cap again
+            capped = apply_cap(due, self.outbound, self.rules)
+            moved = contact_hours(capped, self.state.reach, self.rules)
+            if moved == due:
+                break
+            due = moved
+        return due
 
     # -- walking a calendar -----------------------------------------------------------------
 

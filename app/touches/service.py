@@ -266,6 +266,7 @@ async def report_contacts(
                 continue
         outcome = e.outcome.value if e.outcome else "reached"
         _report(t, e.occurred_at, outcome, e.channel.value, e.event_id)
+    await session.flush()  # the sessions do not autoflush: re-planning must see these
 
 
 async def on_ingest(ctx: IngestContext) -> None:
@@ -417,6 +418,8 @@ async def claim(
             claimed_by=t.claimed_by,
         )
     t.claimed_by, t.claim_expires_at = operator, now + timedelta(minutes=minutes)
+    # When the claim runs out, the worker plans the touch again.
+    t.replan_at = min(t.replan_at or t.claim_expires_at, t.claim_expires_at)
     return touch_out(t, (await _customer_of(session, t)).external_id)
 
 
