@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal, require
 from app.auth.scopes import Scope
@@ -14,7 +15,7 @@ from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
 from app.core.settings import Settings
 from app.core.types import AsOf, Channel
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
+from app.projection.reads import current_customer
 from app.touches import announcements, service
 from app.touches.schemas import (
     AnnouncementIn,
@@ -48,6 +49,11 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 Now = Annotated[datetime, Depends(_now)]
 
 
+async def _fold_customer_of(session: AsyncSession, settings: Settings, touch_id: int) -> None:
+    """Read-your-writes: the touch's customer is derived first if facts about it are pending."""
+    await current_customer(session, settings, await service.customer_of_touch(session, touch_id))
+
+
 @router.get("/v1/customers/{customer_id}/next-touch", response_model=NextTouchOut)
 async def next_touch(
     session: Session,
@@ -60,7 +66,7 @@ async def next_touch(
     """Whom to contact, when, through which channel, about what (reason, script, offer); with
     nothing to plan, `touch` is null and `reason` says why (no channel, no consent). 404 only
     for an unknown customer."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, settings, customer_id)
     return await service.next_touch(session, settings, c, as_of, now)
 
 
@@ -82,10 +88,11 @@ async def due(
 
 @router.post("/v1/touches/{touch_id}/claim", response_model=TouchOut)
 async def claim(
-    session: Session, now: Now, _: Writer, touch_id: TouchId, body: ClaimIn
+    session: Session, settings: AppSettings, now: Now, _: Writer, touch_id: TouchId, body: ClaimIn
 ) -> TouchOut:
     """Hold a touch for an operator for some minutes, so two operators don't call the same
     customer (409 while another holds it). When the claim runs out, the touch is planned again."""
+    await _fold_customer_of(session, settings, touch_id)
     return await service.claim(session, touch_id, body.operator, body.minutes, now)
 
 
@@ -101,6 +108,7 @@ async def outcome(
     """Report how the touch went (also a touch re-planned meanwhile); the customer's next touch
     is planned at once. `no_answer`, `busy` and `bounced` count as an attempt but keep the
     reason for the next one. 409 when it was already reported."""
+    await _fold_customer_of(session, settings, touch_id)
     return await service.record_outcome(
         session, settings, touch_id, body.outcome.value, body.note, now
     )

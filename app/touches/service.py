@@ -20,10 +20,10 @@ from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.settings import Settings
 from app.customers.models import Customer
-from app.events.hooks import IngestContext
 from app.events.schemas import ContactEvent, Direction
 from app.events.service import customer_as_of
 from app.lapse.service import stored_schedule
+from app.projection.context import Batch
 from app.stages.rules import evaluate
 from app.stages.service import facts_of
 from app.touches import planner, repository
@@ -269,7 +269,7 @@ async def report_contacts(
     await session.flush()  # the sessions do not autoflush: re-planning must see these
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     """Contacts that report touches close them; then every touched customer is re-planned."""
     contacts = [e for e in ctx.accepted if isinstance(e, ContactEvent)]
     await report_contacts(ctx.session, ctx.customers, contacts)
@@ -401,6 +401,14 @@ async def _customer_of(session: AsyncSession, t: Touch) -> Customer:
     c = await repository.customer(session, t.customer_id)
     assert c is not None
     return c
+
+
+async def customer_of_touch(session: AsyncSession, touch_id: int) -> str:
+    """The sender's id of the touch's customer (404 for an unknown touch)."""
+    t = await repository.touch_for_update(session, touch_id)
+    if t is None:
+        raise NotFound(f"No touch {touch_id}.")
+    return (await _customer_of(session, t)).external_id
 
 
 async def claim(
