@@ -165,6 +165,8 @@ class _Calendars:
 
     def __init__(self, state: State, history: list[Past], rules: TouchRules, now: datetime) -> None:
         self.state, self.history, self.rules, self.now = state, history, rules, now
+        # Per playbook, the history's contacts (by index) that stood for a step's touch.
+        self.filled: dict[str, set[int]] = {}
         self.lifetime = timedelta(days=rules.touch_lifetime_days)
         self.outbound = [p.at for p in history if not p.inbound]
         complaints = [p.at for p in history if p.outcome == "complaint"]
@@ -174,12 +176,17 @@ class _Calendars:
 
     # -- guardrails -------------------------------------------------------------------------
 
-    def due(self, playbook: str, at: datetime) -> datetime:
+    def due(self, playbook: str, at: datetime, seen_before: datetime | None = None) -> datetime:
+        """The guarded due time of a step, as planned when only the touches before
+        `seen_before` were known (all of them by default)."""
         due = at
         if playbook in SALES and self.pause_until and due < self.pause_until:
             due = self.pause_until
+        outbound = self.outbound
+        if seen_before is not None:
+            outbound = [t for t in outbound if t < seen_before]
         for _ in range(10):  # moving into the hours of contact may meet the cap again
-            capped = apply_cap(due, self.outbound, self.rules)
+            capped = apply_cap(due, outbound, self.rules)
             moved = contact_hours(capped, self.state.reach, self.rules)
             if moved == due:
                 break
@@ -205,7 +212,7 @@ class _Calendars:
             if period and at + self.lifetime + _MAX_PUSH < at_time:
                 k += max(1, int((at_time - at - self.lifetime - _MAX_PUSH) / period))
                 continue
-            due = self.due(playbook, at)
+            due = self.due(playbook, at, at_time if at_time < self.now else None)
             expires = due + self.lifetime
             if ends is not None:
                 if due >= ends:
@@ -232,7 +239,8 @@ class _Calendars:
         reported outside any plan fills the step whose time had come when it happened.
         """
         k = 1
-        for p in self.history:
+        filled = self.filled.setdefault(playbook, set())
+        for i, p in enumerate(self.history):
             if p.at < since or p.inbound:
                 continue
             if p.playbook == playbook and p.step is not None:
@@ -242,8 +250,32 @@ class _Calendars:
                 alive = self._first_alive(playbook, slot_at, k, p.at, period, ends)
                 if alive is None:
                     break
-                k = alive.step + 1 if p.at >= alive.at else alive.step
+                # As live: a contact at or after the step's due time is that step's touch.
+                if p.at >= alive.due:
+                    k = alive.step + 1
+                    filled.add(i)
+                else:
+                    k = alive.step
         return self._first_alive(playbook, slot_at, k, self.now, period, ends)
+
+    def reason_key(self, playbook: str, since: datetime | None) -> str | None:
+        """The first reason of the playbook the customer has not heard (since `since`).
+
+        A contact that filled a step of this playbook's calendar carried the reason that step
+        would have carried, exactly as the touch it stands for would have.
+        """
+        keys = self.rules.playbook_reasons.get(playbook, [])
+        filled = self.filled.get(playbook, set())
+        heard: set[str] = set()
+        for i, p in enumerate(self.history):
+            if since is not None and p.at < since:
+                continue
+            key = p.reason_key
+            if i in filled and key is None:
+                key = next((k for k in keys if k not in heard), None)
+            if key and p.heard and (p.playbook in (playbook, None)):
+                heard.add(key)
+        return next((k for k in keys if k not in heard), None)
 
     # -- the playbooks ----------------------------------------------------------------------
 
@@ -336,36 +368,15 @@ def _with_reasons(found: _Slot | None, since: datetime) -> _Slot | None:
     return _Slot(found.playbook, found.step, found.at, found.due, found.expires_at, since)
 
 
-def choose(
-    state: State,
-    history: list[Past],
-    announcements: list[Announcement],
-    rules: TouchRules,
-    now: datetime,
-) -> _Slot | None:
+def choose(cal: _Calendars, announcements: list[Announcement]) -> _Slot | None:
     """The playbook and step that applies now, with its guarded due time."""
-    cal = _Calendars(state, history, rules, now)
+    state = cal.state
     found = cal.announcement(announcements) or cal.win_back()
     if found is not None:
         return found
     if state.purchase_count == 0:
         return cal.lead()
     return cal.care() or cal.rhythm()
-
-
-def reason_key(
-    playbook: str, history: list[Past], rules: TouchRules, since: datetime | None = None
-) -> str | None:
-    """The first reason of the playbook the customer has not heard (since `since`)."""
-    heard = {
-        p.reason_key
-        for p in history
-        if p.heard
-        and p.reason_key
-        and p.playbook in (playbook, None)
-        and (since is None or p.at >= since)
-    }
-    return next((k for k in rules.playbook_reasons.get(playbook, []) if k not in heard), None)
 
 
 def plan(
@@ -386,7 +397,8 @@ def plan(
     options = allowed_channels(possible, reach, opted_out)
     if not options:
         return Nothing("no_consent", texts["nothing.no_consent"].text)
-    slot = choose(state, history, announcements, rules, now)
+    cal = _Calendars(state, history, rules, now)
+    slot = choose(cal, announcements)
     if slot is None:  # every calendar ended (a shop's own finite calendars)
         return Nothing("no_channel", texts["nothing.no_channel"].text)
     last_channel = next((p.channel for p in reversed(history) if p.channel and not p.inbound), None)
@@ -422,7 +434,7 @@ def plan(
             **common,  # type: ignore[arg-type]
         )
     since = slot.reasons_since if slot.playbook == "win_back" else None
-    key = reason_key(slot.playbook, history, rules, since)
+    key = cal.reason_key(slot.playbook, since)
     if key is None:
         exhausted = texts["exhausted"]
         return Plan(

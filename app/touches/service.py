@@ -31,10 +31,6 @@ from app.touches.catalogue import Text, catalogue
 from app.touches.models import Announcement, Touch
 from app.touches.schemas import NextTouchOut, TouchOut
 
-# A moment of the customer's own schedule already past (its worker has not run yet): look again
-# a little later rather than at every poll.
-_RETRY = timedelta(minutes=1)
-
 
 class TouchClaimed(Conflict):
     slug, title = "touch-claimed", "Another operator holds this touch"
@@ -102,12 +98,10 @@ def _identity(t: Touch) -> tuple[str, int, datetime | None, str | None]:
 
 def _replan_at(expires_at: datetime, c: Customer, now: datetime) -> datetime:
     """When the plan may change by itself: its expiry, or the customer's status or stage
-    moving with time (their own workers move them; look just after)."""
-    moments = [expires_at]
-    for moment in (c.next_status_at, c.stage_review_at):
-        if moment is not None:
-            moments.append(max(moment, now + _RETRY))
-    return min(moments)
+    moving with time (their workers run before this one in each pass, so a moment already
+    past is looked at again once they have moved the customer)."""
+    moments = [expires_at, c.next_status_at, c.stage_review_at]
+    return min(m for m in moments if m is not None)
 
 
 def _columns(p: planner.Plan) -> dict[str, Any]:
