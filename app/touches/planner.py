@@ -353,7 +353,9 @@ class _Calendars:
         )
         if s.stage != "adherent":
             return regular
-        anchor, ask_every = s.stage_since or base, timedelta(days=r.referral_ask_every_days)
+        # Anchored on the first purchase (a fact), not on when the stage was computed.
+        anchor = s.first_purchase_at or base
+        ask_every = timedelta(days=r.referral_ask_every_days)
         ask = self.walk(
             "referral_ask", lambda k: anchor + ask_every * (k - 1), anchor, period=ask_every
         )

@@ -126,8 +126,11 @@ async def test_history_puts_each_customer_at_the_step_of_its_calendar(
     t = await next_touch(client, h, "old-lead")
     assert (t["playbook"], t["step"]) == ("second_cycle", 13)
     assert datetime.fromisoformat(t["due_at"]) > NOW + timedelta(days=19)  # not due today
-    # Seven contacts on days 2–29 after the first contact: the second cycle begins.
-    contacts = [at(f.contact("hand", channel="call"), 30 - d) for d in (2, 7, 13, 21, 24, 27, 29)]
+    # Seven contacts on days 2–29 after the first contact, each half a day after its step's
+    # calendar time (past any quiet hours, as a shop's calls would be): the second cycle.
+    contacts = [
+        at(f.contact("hand", channel="call"), 30 - d - 0.5) for d in (2, 7, 13, 21, 24, 27, 29)
+    ]
     await send(
         client, h, at(f.lead("hand"), 30), at(f.profile("hand", email="b@x.ru"), 30), *contacts
     )
