@@ -19,6 +19,7 @@ MESSAGE_TYPES: tuple[str, ...] = (
     "customer.lapsed",
     "customer.lost",
     "customer.reactivated",
+    "customer.erased",
     "cashback.earned",
     "cashback.redeemed",
     "cashback.expiring",

@@ -2,7 +2,7 @@
 announcements: targeting and revisions
 
 Revision ID: 20261202_16
-Revises: 0012_pending_marks
+Revises: 20261202_19b
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "20261202_16"
-down_revision: str | Sequence[str] | None = "0012_pending_marks"
+down_revision: str | Sequence[str] | None = "20261202_19b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

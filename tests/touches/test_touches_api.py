@@ -51,7 +51,15 @@ async def test_queue_claim_outcome_and_contact_closing(
         at(f.profile("c2", email="c2@example.com"), 6),
     )
     t1 = await next_touch(client, h, "c1")
-    assert (t1["playbook"], t1["step"]) == ("lead_nurture", 2) and t1["reason"] and t1["channel"]
+    # Seen 6 days ago: step 1 (day 2) has expired unheard, so step 2 (day 7) carries the first
+    # reason, on the one channel with an address.
+    assert (t1["playbook"], t1["step"], t1["reason_key"], t1["channel"]) == (
+        "lead_nurture",
+        2,
+        "welcome",
+        "email",
+    )
+    assert t1["reason"]
     later = (NOW + timedelta(days=60)).isoformat()
     queue = (await client.get("/v1/touches/due", params={"before": later}, headers=h)).json()
     assert {t["customer_id"] for t in queue["items"]} == {"c1", "c2"}
