@@ -105,8 +105,6 @@ class Settings(BaseSettings):
 
     # Playbooks, reasons and guardrails of the touch planner (JSON: TOUCHPOINT_TOUCHES).
     touches: TouchRules = Field(default_factory=TouchRules)
-    # The language of texts meant for people (reasons, scripts): built-in `ru` and `en`.
-    locale: Literal["ru", "en"] = "ru"
 
     # LTV: predicted value is discounted at this annual rate; the worker refits the models
     # when the current fit is older than `ltv_refit_hours`.
