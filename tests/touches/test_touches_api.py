@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from app.auth.scopes import Scope
 from app.core.outbox import OutboxMessage
-from app.lapse.rhythm import LapseRules, usual_interval
+from app.customers.models import Customer
 from app.touches import jobs
 from app.touches.guardrails import in_working_hours
 from app.touches.settings import TouchRules
@@ -125,7 +125,7 @@ async def test_a_touch_re_planned_meanwhile_can_still_be_reported(
 
 
 async def test_history_puts_each_customer_at_the_step_of_its_calendar(
-    client: httpx.AsyncClient, h: dict[str, str]
+    client: httpx.AsyncClient, h: dict[str, str], app: Any
 ) -> None:
     # A lead first seen 400 days ago: the second cycle (days 60, 90 … 390, 420): step 13.
     await send(
@@ -152,14 +152,16 @@ async def test_history_puts_each_customer_at_the_step_of_its_calendar(
     assert t["playbook"] == "regular"
     due = datetime.fromisoformat(t["due_at"])
     assert NOW - timedelta(days=3) < due <= NOW + timedelta(days=90)
-    # Lost yesterday (ten purchases ten days apart, then silence): the final win-back with
-    # its offer, then the slow rhythm.
-    rules = LapseRules()
-    gaps = [NOW - timedelta(days=10 * i) for i in range(10)]
-    interval = usual_interval(gaps, 30.0, rules)  # the rhythm the lapse rules will see
-    last = rules.lost_factor * interval + 1
-    buys = [at(f.purchase("lost"), last + 10 * i) for i in range(10)]
-    await send(client, h, at(f.profile("lost", email="d@x.ru"), last + 100), *buys)
+    # Lost yesterday: a probe with the same rhythm (ten purchases ten days apart, the last one
+    # today) tells when such a customer is lost; the real one stopped that long ago plus a day.
+    probe = [at(f.purchase("probe"), 10 * i) for i in range(10)]
+    await send(client, h, at(f.profile("probe", email="p@x.ru"), 100), *probe)
+    async with app.state.db.sessionmaker() as s:
+        c = await s.scalar(select(Customer).where(Customer.external_id == "probe"))
+        assert c is not None and c.lost_at is not None and c.last_purchase_at is not None
+        silent = (c.lost_at - c.last_purchase_at) / timedelta(days=1)
+    buys = [at(f.purchase("lost"), silent + 1 + 10 * i) for i in range(10)]
+    await send(client, h, at(f.profile("lost", email="d@x.ru"), silent + 101), *buys)
     t = await next_touch(client, h, "lost")
     assert t["playbook"] == "win_back" and t["offer"] and t["priority"] == 1
     await send(client, h, at(f.contact("lost", channel="email", touch_id=t["touch_id"]), 0))
