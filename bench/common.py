@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.events.repository import new_customer_row
+from app.customers.repository import new_customer_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get(

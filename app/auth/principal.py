@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.keys import KEY_PREFIX, find_active_key
 from app.auth.scopes import Scope
@@ -31,9 +32,11 @@ class Principal:
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
-# Other kinds of bearer token (customer tokens) register a resolver here: prefix -> resolver.
-TokenResolver = Callable[[Request, str], Awaitable[Principal | None]]
-token_resolvers: dict[str, TokenResolver] = {}
+# Other kinds of bearer token (customer tokens) register a resolver here: prefix (or a tuple
+# of prefixes) -> resolver. A resolver answers the principal, None for a token it does not
+# know, or raises Unauthenticated with a reason the caller should read.
+TokenResolver = Callable[[Request, AsyncSession, str], Awaitable[Principal | None]]
+token_resolvers: dict[str | tuple[str, ...], TokenResolver] = {}
 
 
 async def current_principal(request: Request, session: Session, creds: Credentials) -> Principal:
@@ -48,7 +51,7 @@ async def current_principal(request: Request, session: Session, creds: Credentia
             return principal
     for prefix, resolve in token_resolvers.items():
         if raw.startswith(prefix):
-            resolved = await resolve(request, raw)
+            resolved = await resolve(request, session, raw)
             if resolved is not None:
                 request.state.principal = resolved
                 return resolved
