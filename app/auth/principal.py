@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
@@ -10,7 +11,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.keys import KEY_PREFIX, find_active_key
+from app.auth.keys import KEY_PREFIX
 from app.auth.scopes import Scope
 from app.core.db import Session
 from app.core.errors import Forbidden, Unauthenticated
@@ -44,9 +45,9 @@ async def current_principal(request: Request, session: Session, creds: Credentia
         raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
     raw = creds.credentials
     if raw.startswith(KEY_PREFIX) and len(raw) < 200:
-        key = await find_active_key(session, raw)
+        key = await request.app.state.key_cache.find(session, raw, time.monotonic())
         if key is not None:
-            principal = Principal(kind="key", key_id=key.id, scopes=frozenset(key.scopes))
+            principal = Principal(kind="key", key_id=key.id, scopes=key.scopes)
             request.state.principal = principal
             return principal
     for prefix, resolve in token_resolvers.items():

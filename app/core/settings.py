@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
     # Customers derived per projection transaction: larger batches amortise the set-based
     # queries of each step; smaller ones hold fewer row locks for less time.
+    # Verified API keys are remembered this long in each process (a revoked key stops
+    # working within it); 0 looks every request's key up.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     projection_batch_customers: int = Field(default=500, ge=1, le=50_000)
 
     log_level: str = "INFO"
@@ -130,6 +133,9 @@ class Settings(BaseSettings):
     ltv_annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
     ltv_default_horizon_days: int = Field(default=365, ge=1, le=3650)
     ltv_refit_hours: float = Field(default=24.0, gt=0)
+    # Purchase model: "auto" takes the one with the lowest holdout error on the latest
+    # back-test (BG/NBD until there is one); "bgnbd", "mbgnbd" or "paretonbd" forces it.
+    ltv_model: Literal["auto", "bgnbd", "mbgnbd", "paretonbd"] = "auto"
 
     @field_validator("timezone")
     @classmethod

@@ -2,7 +2,7 @@
 announcements: targeting and revisions
 
 Revision ID: 20261202_16
-Revises: 20261202_22
+Revises: 20261202_21
 Create Date: 2026-12-02 10:00:00
 """
 
@@ -15,7 +15,7 @@ from sqlalchemy.dialects import postgresql
 import app.core.db
 
 revision: str = "20261202_16"
-down_revision: str | Sequence[str] | None = "20261202_22"
+down_revision: str | Sequence[str] | None = "20261202_21"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
