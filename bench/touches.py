@@ -33,6 +33,7 @@ from bench.common import (
 TOUCH_COLUMNS = [
     "customer_id",
     "playbook",
+    "step",
     "reason_key",
     "reason",
     "script",
@@ -63,6 +64,7 @@ async def fill(dsn: str, n: int) -> None:
         (
             pk,
             "regular",
+            1,
             "novelty",
             "a novelty in their favourite category",
             b'\x01["Present it"]',

@@ -16,7 +16,7 @@ from app.cashback.tokens import configured_keys
 from app.lapse.categories import CategoryClasses
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
-from app.touches.planner import TouchRules
+from app.touches.settings import TouchRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
 

@@ -63,6 +63,7 @@ class Direction(StrEnum):
 class ContactOutcome(StrEnum):
     REACHED = "reached"
     NO_ANSWER = "no_answer"
+    BUSY = "busy"
     INTERESTED = "interested"
     NOT_INTERESTED = "not_interested"
     COMPLAINT = "complaint"
@@ -77,6 +78,9 @@ class ContactEvent(_EventBase):
     channel: Channel
     direction: Direction
     reason: ShortText | None = None
+    reason_key: ShortText | None = Field(
+        default=None, description="The `reason_key` of the planned touch this contact answers."
+    )
     outcome: ContactOutcome | None = None
     touch_id: int | None = Field(
         default=None, ge=1, le=2**62, description="The planned touch this contact answers."

@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 
 class EndpointKind(StrEnum):
@@ -19,7 +20,30 @@ class BitrixPlan(StrEnum):
     ENTERPRISE = "enterprise"
 
 
-EventType = str
+# The catalogue of message types the outbox carries (what an endpoint may subscribe to).
+MESSAGE_TYPES: tuple[str, ...] = (
+    "customer.stage_changed",
+    "customer.at_risk",
+    "customer.lapsed",
+    "customer.lost",
+    "customer.reactivated",
+    "customer.erased",
+    "cashback.earned",
+    "cashback.redeemed",
+    "cashback.expiring",
+    "touch.due",
+    "touch.cancelled",
+    "endpoint.disabled",
+)
+
+
+def _known_type(value: str) -> str:
+    if value not in MESSAGE_TYPES:
+        raise ValueError(f"unknown message type {value!r}; known: {', '.join(MESSAGE_TYPES)}")
+    return value
+
+
+EventType = Annotated[str, AfterValidator(_known_type)]
 
 
 class EndpointIn(BaseModel):
