@@ -62,40 +62,33 @@ async def history(session: AsyncSession, customer_pk: int, limit: int) -> list[C
 
 
 async def sums(
-    session: AsyncSession, customer_pk: int, now: datetime, soon: datetime, young_since: datetime
-) -> tuple[int, int, datetime | None, int]:
-    """(ledger sum, expiring before `soon`, the next expiry, young cashback still refundable)."""
-    ledger = await session.scalar(
-        select(func.coalesce(func.sum(CashbackEntry.amount_minor), 0)).where(
-            CashbackEntry.customer_id == customer_pk
+    session: AsyncSession, customer_pk: int, soon: datetime, young_since: datetime
+) -> tuple[int, datetime | None, int]:
+    """(expiring before `soon`, the next expiry, young cashback still refundable), in one pass
+    over the customer's open lots: the earliest expiry of all open lots is also the earliest of
+    those expiring soon, when there are any."""
+    open_lots = (CashbackEntry.customer_id == customer_pk, CashbackEntry.remaining_minor > 0)
+    row = (
+        await session.execute(
+            select(
+                func.coalesce(
+                    func.sum(CashbackEntry.remaining_minor).filter(
+                        CashbackEntry.expires_at <= soon
+                    ),
+                    0,
+                ),
+                func.min(CashbackEntry.expires_at),
+                func.coalesce(
+                    func.sum(CashbackEntry.remaining_minor).filter(
+                        CashbackEntry.kind == "earn", CashbackEntry.occurred_at > young_since
+                    ),
+                    0,
+                ),
+            ).where(*open_lots)
         )
-    )
-    expiring = await session.execute(
-        select(
-            func.coalesce(func.sum(CashbackEntry.remaining_minor), 0),
-            func.min(CashbackEntry.expires_at),
-        ).where(
-            CashbackEntry.customer_id == customer_pk,
-            CashbackEntry.remaining_minor > 0,
-            CashbackEntry.expires_at <= soon,
-        )
-    )
-    soon_sum, next_expiry = expiring.one()
-    if next_expiry is None:
-        next_expiry = await session.scalar(
-            select(func.min(CashbackEntry.expires_at)).where(
-                CashbackEntry.customer_id == customer_pk, CashbackEntry.remaining_minor > 0
-            )
-        )
-    pending = await session.scalar(
-        select(func.coalesce(func.sum(CashbackEntry.remaining_minor), 0)).where(
-            CashbackEntry.customer_id == customer_pk,
-            CashbackEntry.kind == "earn",
-            CashbackEntry.remaining_minor > 0,
-            CashbackEntry.occurred_at > young_since,
-        )
-    )
-    return int(ledger or 0), int(soon_sum or 0), next_expiry, int(pending or 0)
+    ).one()
+    soon_sum, next_expiry, pending = row
+    return int(soon_sum or 0), next_expiry, int(pending or 0)
 
 
 async def redemption(session: AsyncSession, customer_pk: int, key: str) -> Redemption | None:

@@ -239,10 +239,9 @@ def _movement(e: CashbackEntry) -> Movement:
 async def view(session: AsyncSession, settings: Settings, c: Customer) -> CashbackOut:
     cfg = settings.cashback
     now = utcnow()
-    _, soon, next_expiry, pending = await repository.sums(
+    soon, next_expiry, pending = await repository.sums(
         session,
         c.id,
-        now,
         now + timedelta(days=cfg.expiring_notice_days),
         now - timedelta(days=cfg.refund_window_days),
     )
