@@ -133,6 +133,9 @@ class Settings(BaseSettings):
     ltv_annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
     ltv_default_horizon_days: int = Field(default=365, ge=1, le=3650)
     ltv_refit_hours: float = Field(default=24.0, gt=0)
+    # Purchase model: "auto" takes the one with the lowest holdout error on the latest
+    # back-test (BG/NBD until there is one); "bgnbd", "mbgnbd" or "paretonbd" forces it.
+    ltv_model: Literal["auto", "bgnbd", "mbgnbd", "paretonbd"] = "auto"
 
     @field_validator("timezone")
     @classmethod

@@ -34,7 +34,7 @@ async def fitted(session: AsyncSession) -> bool:
     kind = await session.scalar(
         select(ModelFit.kind).order_by(ModelFit.fitted_at.desc(), ModelFit.id.desc()).limit(1)
     )
-    return kind == "bgnbd+gg"
+    return kind is not None and kind != "heuristic"  # any fitted purchase model
 
 
 async def lapsed_page(
