@@ -15,6 +15,7 @@ from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.touches.models import Announcement, Touch
 from app.touches.planner import Past
+from app.touches.schemas import Recipient
 
 REGULAR_AND_UP = ("regular", "adherent", "advocate")
 
@@ -211,3 +212,15 @@ async def insert_touches(session: AsyncSession, rows: list[dict[str, Any]]) -> N
     """The new plans in one statement (the unit of work would insert them one by one)."""
     if rows:
         await insert_rows(session, Touch, rows)
+
+
+async def recipients(session: AsyncSession, pks: Collection[int]) -> dict[int, Recipient]:
+    """Name and postal address of these customers (what a paper-mail touch is sent to)."""
+    if not pks:
+        return {}
+    rows = await session.execute(
+        select(Customer.id, Customer.name, Customer.postal_address).where(
+            Customer.id.in_(list(pks))
+        )
+    )
+    return {pk: Recipient(name=name, postal_address=address) for pk, name, address in rows}

@@ -14,6 +14,13 @@ StageName = Literal[
 Category = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+class Recipient(BaseModel):
+    """Where a paper-mail touch goes: the profile's name and postal address."""
+
+    name: str | None
+    postal_address: dict[str, str] | None
+
+
 class TouchOut(BaseModel):
     touch_id: int | None = Field(description="Null when computed for a past as_of.")
     customer_id: str
@@ -37,6 +44,9 @@ class TouchOut(BaseModel):
     status: str = Field(description="planned, done, cancelled or expired.")
     claimed_by: str | None = None
     claim_expires_at: datetime | None = None
+    recipient: Recipient | None = Field(
+        default=None, description="For paper mail: the name and postal address to write to."
+    )
 
 
 class NextTouchOut(BaseModel):

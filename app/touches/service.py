@@ -29,7 +29,7 @@ from app.stages.service import facts_of
 from app.touches import planner, repository
 from app.touches.catalogue import Text, catalogue
 from app.touches.models import Announcement, Touch
-from app.touches.schemas import NextTouchOut, TouchOut
+from app.touches.schemas import NextTouchOut, Recipient, TouchOut
 
 
 class TouchClaimed(Conflict):
@@ -270,7 +270,10 @@ async def on_ingest(ctx: Batch) -> None:
     await replan(ctx.session, ctx.settings, list(ctx.customers.values()), ctx.now)
 
 
-def touch_out(t: Touch, customer_id: str) -> TouchOut:
+PAPER_MAIL = "paper_mail"
+
+
+def touch_out(t: Touch, customer_id: str, recipient: Recipient | None = None) -> TouchOut:
     return TouchOut(
         touch_id=t.id,
         customer_id=customer_id,
@@ -289,6 +292,7 @@ def touch_out(t: Touch, customer_id: str) -> TouchOut:
         status=t.status,
         claimed_by=t.claimed_by,
         claim_expires_at=t.claim_expires_at,
+        recipient=recipient if t.channel == PAPER_MAIL else None,
     )
 
 
@@ -341,7 +345,8 @@ async def next_touch(
             await replan(session, settings, [c], now)
             t = await repository.planned_of(session, c.id)
             assert t is not None
-        return NextTouchOut(touch=touch_out(t, c.external_id))
+        recipient = Recipient(name=c.name, postal_address=c.postal_address)
+        return NextTouchOut(touch=touch_out(t, c.external_id, recipient))
     past = await customer_as_of(session, c, as_of)
     stage = evaluate(facts_of(past, settings, as_of), settings.stages).stage
     sched = stored_schedule(c)
@@ -457,7 +462,11 @@ async def replan_due(session: AsyncSession, settings: Settings, now: datetime, l
 async def announce_due(session: AsyncSession, now: datetime, limit: int) -> int:
     """`touch.due` once per touch when its time comes."""
     rows = await repository.due_unannounced(session, now, limit)
+    to = await repository.recipients(
+        session, {t.customer_id for t, _ in rows if t.channel == PAPER_MAIL}
+    )
     for t, cid in rows:
         t.announced = True
-        await emit(session, "touch.due", touch_out(t, cid).model_dump(mode="json"), cid)
+        out = touch_out(t, cid, to.get(t.customer_id))
+        await emit(session, "touch.due", out.model_dump(mode="json"), cid)
     return len(rows)
