@@ -97,9 +97,9 @@ async def test_a_win_back_offer_is_granted_against_its_touch(
     monthly = [at(f.purchase("r1", amount="1000.00"), 200 - 30 * i) for i in range(5)]
     await send(client, h, at(f.profile("r1", email="r1@example.com"), 300), *monthly)
     await send(client, h, at(f.purchase("r2", amount="100.00"), 30))
-    touch = (await client.get("/v1/customers/r1/next-touch", headers=h)).json()
+    touch = (await client.get("/v1/customers/r1/next-touch", headers=h)).json()["touch"]
     assert touch["playbook"] == "win_back" and touch["offer"]
-    elsewhere = (await client.get("/v1/customers/r2/next-touch", headers=h)).json()
+    elsewhere = (await client.get("/v1/customers/r2/next-touch", headers=h)).json()["touch"]
     wrong = await adjust(
         client, h, "r1", "g-0", amount="10.00", reason="win-back", touch_id=elsewhere["touch_id"]
     )

@@ -134,7 +134,7 @@ async def test_erasure_removes_personal_data_and_keeps_the_totals(
         old_purchase = history[2]
 
         # Personal data also reaches free texts: an operator's note, a redemption.
-        touch = (await client.get("/v1/customers/alisa/next-touch", headers=admin)).json()
+        touch = (await client.get("/v1/customers/alisa/next-touch", headers=admin)).json()["touch"]
         note = f"Called {PHONE}, asked to write to {EMAIL}"
         r = await client.post(
             f"/v1/touches/{touch['touch_id']}/outcome",
