@@ -1,4 +1,9 @@
-"""Reading order histories (pure): encodings, delimiters, header guesses, 1C dates and numbers."""
+"""Reading order histories (pure): encodings, delimiters, header guesses, 1C dates and numbers.
+
+A row is checked here against the same rules as the API (ids, the range of times, the length
+of what is stored), so the writing side only ever meets values it can store. Rows of one order
+(one line per order line, as 1C writes them) become one order whose amount is their sum.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +14,11 @@ import io
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import IO, Any, NamedTuple
+
+from app.core import inputs
 
 FIELDS = ("customer_id", "order_id", "occurred_at", "amount", "category", "email", "phone", "kind")
 REQUIRED = ("customer_id", "order_id", "occurred_at", "amount")
@@ -63,8 +70,15 @@ DAY_FIRST = re.compile(r"(\d\d)\.(\d\d)\.(\d{4})(?: (\d\d):(\d\d)(?::(\d\d))?)?"
 
 
 CENT = Decimal("0.01")
-CONTROL = re.compile(r"[\x00-\x1f]")
+MAX_AMOUNT = Decimal(10) ** 12  # as the API's money
 UNREADABLE = "\ufffd"  # what a byte the encoding cannot read becomes
+# The widths of the customer columns these fill (tests check them against the model).
+EMAIL_MAX, PHONE_MAX, CATEGORY_MAX = 320, 40, 200
+# As `max_future_skew_seconds` by default; the import passes the deployment's own.
+DEFAULT_FUTURE_SKEW = timedelta(seconds=300)
+# A quoted cell may hold line breaks; a record still open after this many lines is taken for
+# a quote that was never closed.
+MAX_RECORD_LINES = 20
 
 
 class RowError(ValueError):
@@ -115,7 +129,7 @@ def parse_amount(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
         raise RowError(f"not an amount: {text!r}") from exc
-    if not value.is_finite() or abs(value) >= Decimal(10) ** 12:
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
         raise RowError(f"not a usable amount: {text!r}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and value != value.quantize(CENT):
@@ -165,23 +179,62 @@ class Row(NamedTuple):
     phone: str | None
     # Stable per row content: importing the same file again changes nothing.
     event_id: str
+    # Every line of the file this row stands for: an order of several lines is one row.
+    lines: tuple[int, ...] = ()
 
 
 def event_id_of(
-    kind: str, customer_id: str, order_id: str, occurred_at: datetime, amount: Decimal
+    kind: str,
+    customer_id: str,
+    order_id: str,
+    occurred_at: datetime,
+    amount: Decimal,
+    parts: Iterable[Decimal] = (),
 ) -> str:
+    """An id from the content; an order of several lines names its lines' amounts too, so
+    another set of lines for the same order is another event, never a silent duplicate."""
     key = "|".join((kind, customer_id, order_id, occurred_at.isoformat(), str(amount)))
+    if parts:
+        key += "|lines:" + ",".join(sorted(str(p) for p in parts))
     return "import:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _clean_id(value: str, what: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 200 or CONTROL.search(value):
-        raise RowError(f"bad {what}: {value!r}")
-    return value
+def _customer_id(value: str) -> str:
+    try:
+        return inputs.customer_id(value.strip())
+    except ValueError as exc:
+        # Not echoed: in 1C exports the customer is often a person's name.
+        raise RowError(f"bad customer id: {exc}") from None
 
 
-def make_row(line: int, get: dict[str, str | None]) -> Row:
+def _order_id(value: str) -> str:
+    try:
+        return inputs.external_id(value.strip())
+    except ValueError as exc:
+        raise RowError(f"bad order id {value.strip()[:50]!r}: {exc}") from None
+
+
+def _contact(value: str | None, what: str, limit: int) -> str | None:
+    """A contact that fits its column, or the row's rejection (without the value itself)."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise RowError(
+            f"{what} is {len(value)} characters, longer than the {limit} a profile keeps; "
+            f"put one {what} in the cell"
+        )
+    return value or None
+
+
+def _in_range(at: datetime, latest: datetime) -> datetime:
+    if at < inputs.EARLIEST:
+        raise RowError(f"date before {inputs.EARLIEST:%Y-%m-%d}: {at:%Y-%m-%d}")
+    if at > latest:
+        raise RowError(f"date in the future: {at.isoformat()}")
+    return at.astimezone(UTC)
+
+
+def make_row(line: int, get: dict[str, str | None], latest: datetime | None = None) -> Row:
+    """One checked row; `latest` is the latest time accepted (now + the allowed skew)."""
     if any(UNREADABLE in value for value in get.values() if value):
         raise RowError("bytes that are not text in the file's encoding")
     amount = parse_amount(get["amount"] or "")
@@ -191,9 +244,12 @@ def make_row(line: int, get: dict[str, str | None]) -> Row:
         raise RowError("zero amount")
     amount = abs(amount)
     category = (get.get("category") or "").strip() or None
-    customer_id = _clean_id(get["customer_id"] or "", "customer")
-    order_id = _clean_id(get["order_id"] or "", "order")
-    occurred_at = parse_date(get["occurred_at"] or "")
+    customer_id = _customer_id(get["customer_id"] or "")
+    order_id = _order_id(get["order_id"] or "")
+    occurred_at = _in_range(
+        parse_date(get["occurred_at"] or ""),
+        latest or datetime.now(UTC) + DEFAULT_FUTURE_SKEW,
+    )
     return Row(
         line=line,
         customer_id=customer_id,
@@ -201,10 +257,43 @@ def make_row(line: int, get: dict[str, str | None]) -> Row:
         occurred_at=occurred_at,
         amount=amount,
         kind=kind,
-        category=category[:200] if category else None,
-        email=(get.get("email") or "").strip() or None,
-        phone=(get.get("phone") or "").strip() or None,
+        category=category[:CATEGORY_MAX] if category else None,
+        email=_contact(get.get("email"), "e-mail", EMAIL_MAX),
+        phone=_contact(get.get("phone"), "phone", PHONE_MAX),
         event_id=event_id_of(kind, customer_id, order_id, occurred_at, amount),
+        lines=(line,),
+    )
+
+
+OrderKey = tuple[str, str, str, datetime]
+
+
+def order_of(rows: list[Row]) -> Row:
+    """The lines of one order (same kind, customer, order id and time) as one row.
+
+    The amount is their sum; the category is the largest line's (the first of equals); the
+    contacts are the first given. A single line is returned as it is."""
+    if len(rows) == 1:
+        return rows[0]
+    first = rows[0]
+    total = sum((r.amount for r in rows), Decimal(0))
+    if total >= MAX_AMOUNT:
+        raise RowError(f"order {first.order_id!r}: its lines add up to more than {MAX_AMOUNT}")
+    largest = max(rows, key=lambda r: r.amount)
+    return first._replace(
+        amount=total,
+        category=largest.category,
+        email=next((r.email for r in rows if r.email), None),
+        phone=next((r.phone for r in rows if r.phone), None),
+        event_id=event_id_of(
+            first.kind,
+            first.customer_id,
+            first.order_id,
+            first.occurred_at,
+            total,
+            [r.amount for r in rows],
+        ),
+        lines=tuple(line for r in rows for line in r.lines),
     )
 
 
@@ -249,21 +338,105 @@ def sniff_delimiter(sample: str) -> str:
         return max(";,\t|", key=first.count)
 
 
+class _QuoteNotClosed(Exception):
+    """The record is still inside a quoted cell after MAX_RECORD_LINES lines or at the end."""
+
+
+class _Lines:
+    """The physical lines of a text, counted, for `csv.reader` to pull one at a time.
+
+    It remembers the lines of the record being read, so that when a quote opened in a line is
+    never closed the lines after it can be given back and read again on their own."""
+
+    def __init__(self, text: Iterable[str]) -> None:
+        self._text = iter(text)
+        self._back: list[str] = []  # given back, the next one last
+        self.number = 0  # of the last line handed out
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        if len(self.taken) >= MAX_RECORD_LINES:
+            raise _QuoteNotClosed
+        if self._back:
+            line = self._back.pop()
+        else:
+            next_line = next(self._text, None)
+            if next_line is None:
+                # `csv` asks for a line within a record only while a quoted cell is open.
+                if self.taken:
+                    raise _QuoteNotClosed
+                raise StopIteration
+            line = next_line
+        self.number += 1
+        self.taken.append(line)
+        return line
+
+    def start(self) -> int:
+        """Begins a record; returns the number of its first line."""
+        self.taken = []
+        return self.number + 1
+
+    def give_back(self, lines: list[str]) -> None:
+        self._back.extend(reversed(lines))
+        self.number -= len(lines)
+
+
+def _one_record(lines: list[str], delimiter: str, width: int) -> bool:
+    """Whether lines read as one record are really one: quotes closed where they should be,
+    and as many cells as the header."""
+    try:
+        records = list(csv.reader(lines, delimiter=delimiter, strict=True))
+    except csv.Error:
+        return False
+    return len(records) == 1 and len(records[0]) == width
+
+
 def read_csv(
     text: IO[str], explicit: dict[str, str] | None
 ) -> Iterator[tuple[int, dict[str, str | None] | RowError]]:
+    """(line number, cells by field) for each record, or the RowError of a line that cannot
+    be read. Every non-blank line is in one or the other: a quote that is never closed costs
+    its own line only, and the lines after it are read again on their own."""
     sample = text.read(65536)
     text.seek(0)
-    reader = csv.reader(text, delimiter=sniff_delimiter(sample))
-    header = next(reader)
+    delimiter = sniff_delimiter(sample)
+    lines = _Lines(text)
+    reader = csv.reader(lines, delimiter=delimiter)
+    try:
+        header = next(reader, None)
+    except (csv.Error, _QuoteNotClosed) as exc:
+        why = str(exc) or "a quote is not closed"
+        raise ValueError(f"the header row cannot be read: {why}") from None
+    if header is None:
+        raise ValueError("the file is empty: no header row")
     mapping = guess_mapping(header, explicit)
-    for n, cells in enumerate(reader, start=2):
+    while True:
+        first = lines.start()
+        unclosed = False
+        try:
+            cells: list[str] | None = next(reader)
+        except StopIteration:
+            return
+        except _QuoteNotClosed:
+            cells, unclosed = None, True
+        except csv.Error as exc:
+            cells, problem = None, str(exc)
+        if unclosed or (
+            len(lines.taken) > 1
+            and (cells is None or not _one_record(lines.taken, delimiter, len(header)))
+        ):
+            lines.give_back(lines.taken[1:])
+            yield first, RowError("a quote opened in this line is not closed in it")
+            continue
+        if cells is None:
+            yield first, RowError(f"not readable as CSV: {problem}")
+            continue
         if not any(c.strip() for c in cells):
             continue
-        try:
-            yield n, {f: (cells[i] if i < len(cells) else None) for f, i in mapping.items()}
-        except IndexError:
-            yield n, RowError("too few columns")
+        yield first, {f: (cells[i] if i < len(cells) else None) for f, i in mapping.items()}
 
 
 def read_jsonl(
@@ -295,9 +468,16 @@ def batches(
     source: Iterable[tuple[int, dict[str, str | None] | RowError]],
     size: int,
     position: Callable[[], int] | None = None,
+    latest: datetime | None = None,
 ) -> Iterator[Batch]:
-    """Parsed rows `size` at a time; the last batch is sent even when empty."""
-    rows: list[Row] = []
+    """Parsed rows, up to `size` orders at a time; the last batch is sent even when empty.
+
+    Lines of one order are gathered into one row wherever they are in a batch. The order read
+    last waits for the next batch, since its next line may follow: lines of an order written
+    together (as 1C writes them) are never split. `latest` is the latest time a row may have
+    (now + the allowed skew; by default the API's default skew)."""
+    latest = latest or datetime.now(UTC) + DEFAULT_FUTURE_SKEW
+    orders: dict[OrderKey, list[Row]] = {}
     rejected: list[tuple[int, str]] = []
     read = 0
     for line, item in source:
@@ -305,10 +485,30 @@ def batches(
         try:
             if isinstance(item, RowError):
                 raise item
-            rows.append(make_row(line, item))
+            row = make_row(line, item, latest)
         except RowError as exc:
             rejected.append((line, str(exc)))
-        if len(rows) >= size:
-            yield Batch(rows, rejected, read, position() if position else 0)
-            rows, rejected, read = [], [], 0
-    yield Batch(rows, rejected, read, position() if position else 0)
+        else:
+            key = (row.kind, row.customer_id, row.order_id, row.occurred_at)
+            orders.setdefault(key, []).append(row)
+            if len(orders) > size:
+                # All but the order read last, which may go on in the next lines.
+                last = orders.pop(key)
+                yield _batch(orders, rejected, read, position)
+                orders, rejected, read = {key: last}, [], 0
+    yield _batch(orders, rejected, read, position)
+
+
+def _batch(
+    orders: dict[OrderKey, list[Row]],
+    rejected: list[tuple[int, str]],
+    read: int,
+    position: Callable[[], int] | None,
+) -> Batch:
+    rows = []
+    for group in orders.values():
+        try:
+            rows.append(order_of(group))
+        except RowError as exc:
+            rejected.extend((line, str(exc)) for r in group for line in r.lines)
+    return Batch(rows, rejected, read, position() if position else 0)
