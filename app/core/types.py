@@ -6,12 +6,25 @@ from enum import StrEnum
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+
+from app.core import inputs
 
 # Identifiers from the sender's systems: printable, no control characters.
 ExternalId = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
 ]
+# A customer id is also a path segment: one alphabet, checked at the door (`inputs.customer_id`).
+CustomerId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=inputs.CUSTOMER_ID_MAX, pattern=inputs.CUSTOMER_ID_PATTERN
+    ),
+    AfterValidator(inputs.customer_id),
+    Field(description=f"The sender's customer id: {inputs.CUSTOMER_ID_RULE}."),
+]
+# Every time input: RFC 3339 with an offset, within one range, normalised to UTC.
+Instant = Annotated[AwareDatetime, AfterValidator(inputs.instant)]
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
 ]
@@ -32,6 +45,9 @@ class Channel(StrEnum):
 
 # Analytical reads take `as_of`: events after it are ignored, so answers can be reproduced.
 AsOf = Annotated[
-    AwareDatetime | None,
-    Query(description="Answer as of this time, from events at or before it (RFC 3339)."),
+    Instant | None,
+    Query(
+        description="Answer as of this time, from events at or before it (RFC 3339, "
+        f"{inputs.INSTANT_RANGE})."
+    ),
 ]

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.core.errors import Conflict, InvalidCursor, NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.settings import Settings
@@ -178,11 +178,8 @@ async def due(
     now = utcnow()
     after = None
     if cursor:
-        at, pk = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(at), int(pk))
-        except (TypeError, ValueError) as exc:
-            raise InvalidCursor("The cursor is not one this API issued.") from exc
+        at, pk = decode_cursor(cursor, datetime, int)
+        after = (at, pk)
     rows = await repository.due_page(session, before or now, now, channel, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
