@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -25,6 +26,8 @@ CustomerId = Annotated[
 ]
 # Every time input: RFC 3339 with an offset, within one range, normalised to UTC.
 Instant = Annotated[AwareDatetime, AfterValidator(inputs.instant)]
+# The same range where a time without an offset has always been taken as UTC (`POST /models/fit`).
+InstantOrNaive = Annotated[datetime, AfterValidator(inputs.instant)]
 ShortText = Annotated[
     str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]+$")
 ]

@@ -4,7 +4,9 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from app.core.inputs import INSTANT_RANGE
 from app.core.money import MoneyOut
+from app.core.types import InstantOrNaive
 
 
 class SimpleLtv(BaseModel):
@@ -57,4 +59,6 @@ class ModelOut(BaseModel):
 
 
 class FitIn(BaseModel):
-    as_of: datetime | None = Field(default=None, description="Fit on events at or before this.")
+    as_of: InstantOrNaive | None = Field(
+        default=None, description=f"Fit on events at or before this ({INSTANT_RANGE})."
+    )

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.types import ShortText
+from app.core.types import Instant, ShortText
 from app.events.schemas import ContactOutcome
 
 
@@ -44,7 +44,7 @@ class AnnouncementIn(BaseModel):
 
     title: ShortText = Field(description="What changes, in the customer's words.")
     details: str | None = Field(default=None, max_length=2000)
-    effective_at: AwareDatetime
+    effective_at: Instant
 
 
 class AnnouncementOut(BaseModel):
