@@ -106,17 +106,16 @@ def serve(
 def worker() -> None:
     """Run the background worker only (several may run against one PostgreSQL)."""
     from app.main import tune_gc
-    from app.wiring import install_hooks
+    from app.wiring import worker_jobs
     from app.worker.runner import Worker
 
     settings = get_settings()
     _setup_logging(settings)
-    install_hooks()
     tune_gc()
 
     async def _run() -> None:
         db = create_database(settings)
-        w = Worker(db, settings)
+        w = Worker(db, settings, worker_jobs())
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, w.stop)
@@ -170,18 +169,20 @@ def import_file(
         typer.Option("--map", help="Columns by hand: customer_id=Клиент,amount=Сумма,..."),
     ] = "",
     chunk: Annotated[int, typer.Option(help="Rows written per transaction.")] = 50_000,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the rows are stored; workers derive.")
+    ] = False,
 ) -> None:
     """Import an order history (CSV — 1C exports too — or JSON lines). Idempotent: importing
-    the same file again changes nothing. Bad rows are reported with their line and skipped."""
+    the same file again changes nothing. Bad rows are reported with their line and skipped.
+    Waits until the imported customers are derived, unless --no-wait."""
     from rich.progress import BarColumn, Progress, TaskProgressColumn, TimeRemainingColumn
 
     from app.importer.reader import read_file
     from app.importer.service import import_batches
-    from app.wiring import install_hooks
 
     settings = get_settings()
     upgrade(settings.database_url)
-    install_hooks()  # the derived state is computed by the same hooks as live ingestion
     explicit = {}
     for pair in filter(None, (p.strip() for p in mapping.split(","))):
         field, _, column = pair.partition("=")
@@ -217,6 +218,7 @@ def import_file(
                         read_file(file, kind, explicit, chunk),
                         progress,
                         derived_progress,
+                        wait=not no_wait,
                     )
                 finally:
                     await db.dispose()
@@ -252,27 +254,35 @@ def import_file(
 def demo(
     customers: Annotated[int, typer.Option(help="How many customers.")] = 2000,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same shop).")] = 7,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the events are stored; workers derive.")
+    ] = False,
 ) -> None:
-    """Fill the database with a realistic synthetic shop, fit the models, and print a key."""
+    """Fill the database with a realistic synthetic shop, derive it, fit the models, and
+    print a key (with --no-wait: store the events only, a running worker derives them)."""
     from rich.progress import Progress
 
     from app.demo.service import fill
-    from app.wiring import install_hooks
 
     settings = get_settings()
     upgrade(settings.database_url)
-    install_hooks()
 
     async def _run() -> dict[str, int]:
         db = create_database(settings)
         try:
             with Progress(console=err, disable=not err.is_terminal) as bar:
                 task = bar.add_task("ingesting the demo shop", total=None)
+                derived = bar.add_task("deriving customers' state", total=None, visible=False)
 
                 def progress(done: int, total: int) -> None:
                     bar.update(task, completed=done, total=total)
 
-                return await fill(db, settings, customers, seed, progress)
+                def derived_progress(done: int, total: int) -> None:
+                    bar.update(derived, completed=done, total=total, visible=True)
+
+                return await fill(
+                    db, settings, customers, seed, progress, derived_progress, wait=not no_wait
+                )
         finally:
             await db.dispose()
 
@@ -284,6 +294,43 @@ def demo(
         "try: curl -H 'Authorization: Bearer <key>' http://127.0.0.1:8000/v1/analytics/pyramid"
     )
     print(issued.key)
+
+
+@cli.command()
+def rebuild(
+    customer: Annotated[
+        list[str] | None,
+        typer.Option("--customer", help="Only this customer (repeatable); default: all."),
+    ] = None,
+) -> None:
+    """Derive every customer (or the given ones) again from the stored facts, with the
+    current rules and settings; shows progress."""
+    from rich.progress import Progress
+
+    from app.projection.service import rebuild as rebuild_customers
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+
+    async def _run() -> tuple[int, int]:
+        db = create_database(settings)
+        try:
+            with Progress(console=err, disable=not err.is_terminal) as bar:
+                task = bar.add_task("deriving customers again", total=None)
+
+                def progress(done: int, total: int) -> None:
+                    bar.update(task, completed=done, total=total)
+
+                return await rebuild_customers(db, settings, customer or None, progress)
+        finally:
+            await db.dispose()
+
+    try:
+        marked, derived = asyncio.run(_run())
+    except LookupError as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
+    print(f"rebuilt: {marked} customers marked, {derived} derived")
 
 
 @keys_cli.command("create")

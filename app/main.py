@@ -17,7 +17,7 @@ from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimit, RateLimit, RequestContext
 from app.core.openapi import install_openapi
 from app.core.settings import Settings, get_settings
-from app.wiring import install_hooks, install_routes
+from app.wiring import install_routes, install_token_resolvers, worker_jobs
 from app.worker.runner import Worker
 
 log = logging.getLogger("touchpoint")
@@ -36,11 +36,11 @@ whom to contact next. Authenticate with `Authorization: Bearer <key>`. Errors ar
 def create_app(settings: Settings | None = None, run_worker: bool = False) -> FastAPI:
     settings = settings or get_settings()
     db = create_database(settings)
-    install_hooks()
+    install_token_resolvers()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        worker = Worker(db, settings) if run_worker else None
+        worker = Worker(db, settings, worker_jobs()) if run_worker else None
         task = asyncio.create_task(worker.run()) if worker else None
         try:
             yield

@@ -1,4 +1,5 @@
-"""Where the domains plug in: their routers, ingest hooks and worker jobs.
+"""Where the domains plug in: their routers and the worker's jobs (the derivation order is
+`app/projection/pipeline.py`).
 
 Removing a domain means deleting its folder and its lines here.
 """
@@ -18,6 +19,7 @@ from app.ltv.router import router as ltv_router
 from app.stages.router import router as stages_router
 from app.touches.router import router as touches_router
 from app.webhooks.router import router as webhooks_router
+from app.worker.runner import Job
 
 # In order: /v1/customers/lapsed comes before /v1/customers/{customer_id}.
 ROUTERS: list[APIRouter] = [
@@ -40,36 +42,34 @@ def install_routes(app: FastAPI) -> None:
         app.include_router(router)
 
 
-def install_hooks() -> None:
-    """Ingest hooks (app.events.hooks) and worker jobs (app.worker.runner), in order."""
-    from app.auth.principal import token_resolvers
+def worker_jobs() -> list[Job]:
+    """The worker's jobs, in the order of one pass: derive pending customers first, so the
+    time scans and the senders below see current state."""
     from app.cashback import jobs as cashback_jobs
-    from app.cashback import service as cashback
-    from app.cashback.tokens import PREFIX
-    from app.events import hooks
     from app.lapse import jobs as lapse_jobs
-    from app.lapse import service as lapse
     from app.ltv import jobs as ltv_jobs
+    from app.projection import pipeline
     from app.stages import jobs as stage_jobs
-    from app.stages import service as stages
-    from app.worker import runner
-
-    hooks.register("stages", stages.on_ingest)
-    runner.register(runner.Job("stages.review", stage_jobs.review_due_stages))
-    hooks.register("lapse", lapse.on_ingest)
-    runner.register(runner.Job("lapse.advance", lapse_jobs.advance_due))
-    hooks.register("ltv", ltv_jobs.refresh_on_ingest)
-    hooks.register("cashback", cashback.on_ingest)
-    runner.register(runner.Job("cashback.announce", cashback_jobs.announce, every_seconds=60))
-    runner.register(runner.Job("cashback.expire", cashback_jobs.expire, every_seconds=60))
-    token_resolvers[PREFIX] = cashback.resolve_token
     from app.touches import jobs as touch_jobs
-    from app.touches import service as touches
     from app.webhooks import delivery
 
-    hooks.register("touches", touches.on_ingest)
-    runner.register(runner.Job("touches.announce_due", touch_jobs.announce_due))
+    return [
+        Job("projection", pipeline.run_pending),
+        Job("stages.review", stage_jobs.review_due_stages),
+        Job("lapse.advance", lapse_jobs.advance_due),
+        Job("cashback.announce", cashback_jobs.announce, every_seconds=60),
+        Job("cashback.expire", cashback_jobs.expire, every_seconds=60),
+        Job("touches.announce_due", touch_jobs.announce_due),
+        Job("webhooks.fan_out", delivery.fan_out),
+        Job("webhooks.deliver", delivery.deliver_due),
+        Job("ltv.daily_refit", ltv_jobs.daily_refit, every_seconds=600),
+    ]
 
-    runner.register(runner.Job("webhooks.fan_out", delivery.fan_out))
-    runner.register(runner.Job("webhooks.deliver", delivery.deliver_due))
-    runner.register(runner.Job("ltv.daily_refit", ltv_jobs.daily_refit, every_seconds=600))
+
+def install_token_resolvers() -> None:
+    """Customer tokens are resolved by the cashback domain that issues them."""
+    from app.auth.principal import token_resolvers
+    from app.cashback import service as cashback
+    from app.cashback.tokens import PREFIX
+
+    token_resolvers[PREFIX] = cashback.resolve_token

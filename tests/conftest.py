@@ -30,6 +30,7 @@ from app.core.middleware import JsonFormatter, setup_logging
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
+from app.projection.pipeline import drain
 
 PG_URL = os.environ.get(
     "TOUCHPOINT_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -234,3 +235,17 @@ def make_key(app: Any) -> KeyMaker:
 async def admin(make_key: KeyMaker) -> dict[str, str]:
     """Authorization headers of an admin key."""
     return {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
+
+
+Derive = Callable[[], Awaitable[int]]
+
+
+@pytest.fixture
+def derive(app: Any) -> Derive:
+    """Run the projection until nothing is pending, as a worker would (lists and analytics
+    follow the facts within the projection lag; per-customer reads need no such call)."""
+
+    async def _derive() -> int:
+        return await drain(app.state.db, app.state.settings)
+
+    return _derive

@@ -81,6 +81,9 @@ def at(body: dict[str, Any], days_ago: float) -> dict[str, Any]:
 
 
 async def send(client: httpx.AsyncClient, headers: dict[str, str], *events: dict[str, Any]) -> None:
-    """Post a batch that must be accepted whole."""
-    r = await client.post("/v1/events/batch", json={"events": list(events)}, headers=headers)
+    """Post a batch that must be accepted whole, and wait until its customers are derived
+    (lists and effects on other customers, such as a referrer's credit, are then current)."""
+    r = await client.post(
+        "/v1/events/batch?wait=true", json={"events": list(events)}, headers=headers
+    )
     assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text

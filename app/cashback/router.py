@@ -15,7 +15,7 @@ from app.core.db import Session
 from app.core.errors import PROBLEM_JSON, Forbidden
 from app.core.money import from_minor, to_minor
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
+from app.projection.reads import current_customer
 
 router = APIRouter(tags=["cashback"])
 
@@ -48,7 +48,7 @@ async def get_cashback(
 ) -> CashbackOut:
     """Balance, the part still refundable (pending), what expires soon, and the history:
     every movement with its reason."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, request.app.state.settings, customer_id)
     return await service.view(session, request.app.state.settings, c)
 
 
@@ -72,6 +72,7 @@ async def redeem(
     idempotency_key: IdempotencyKey,
 ) -> JSONResponse:
     """Spend cashback (oldest-expiring first). Never drives the balance below zero."""
+    await current_customer(session, request.app.state.settings, customer_id)
     status, payload = await service.redeem(
         session, request.app.state.settings, customer_id, to_minor(body.amount), idempotency_key
     )
@@ -85,15 +86,15 @@ async def issue_token(
 ) -> TokenOut:
     """A short-lived token for the customer's mobile app: it reads /v1/me and /v1/me/cashback
     of this customer and nothing else."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, request.app.state.settings, customer_id)
     token, expires = service.issue_token(request.app.state.settings, c)
     return TokenOut(token=token, expires_at=expires)
 
 
 @router.get("/v1/me", response_model=MeOut)
-async def me(session: Session, principal: Me) -> MeOut:
+async def me(request: Request, session: Session, principal: Me) -> MeOut:
     """The customer the token belongs to."""
-    c = await get_customer(session, principal.customer_id or "")
+    c = await current_customer(session, request.app.state.settings, principal.customer_id or "")
     return MeOut(
         customer_id=c.external_id,
         stage=c.stage,
@@ -104,5 +105,5 @@ async def me(session: Session, principal: Me) -> MeOut:
 @router.get("/v1/me/cashback", response_model=CashbackOut)
 async def my_cashback(request: Request, session: Session, principal: Me) -> CashbackOut:
     """The token's customer's cashback: balance, pending, expiring soon, history."""
-    c = await get_customer(session, principal.customer_id or "")
+    c = await current_customer(session, request.app.state.settings, principal.customer_id or "")
     return await service.view(session, request.app.state.settings, c)

@@ -18,10 +18,11 @@ from app.core.errors import Conflict, IdempotencyConflict, NotFound
 from app.core.money import format_minor, from_minor, to_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
+from app.customers import repository as customers_repository
 from app.customers.models import Customer
-from app.events import repository as events_repository
-from app.events.hooks import IngestContext
 from app.events.schemas import PurchaseEvent, RefundEvent
+from app.projection.context import Batch
+from app.stages import service as stages
 
 HISTORY = 100
 
@@ -67,7 +68,7 @@ def _debit(lots: list[CashbackEntry], amount: int, prefer_order: str | None = No
     return sum(part for _, part in taken)
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     cfg = ctx.settings.cashback
     session = ctx.session
     purchases = [e for e in ctx.accepted if isinstance(e, PurchaseEvent)]
@@ -79,9 +80,11 @@ async def on_ingest(ctx: IngestContext) -> None:
         new_lots[c.id].append(entry)
         c.cashback_balance_minor += entry.amount_minor
 
+    stage_at = await stages.stages_at_purchases(ctx)
     for p in purchases:
         c = ctx.customers[p.customer_id]
-        rate = cfg.rate(c.stage)
+        stage = stage_at[p.event_id]
+        rate = cfg.rate(stage)
         amount = rules.earned_on(to_minor(p.amount), rate)
         if amount <= 0:
             continue
@@ -92,7 +95,7 @@ async def on_ingest(ctx: IngestContext) -> None:
                 "earn",
                 amount,
                 f"earn:{p.order_id}",
-                f"{rate:.0%} of order {p.order_id} ({p.amount}) at stage {c.stage}",
+                f"{rate:.0%} of order {p.order_id} ({p.amount}) at stage {stage}",
                 p.occurred_at,
                 cfg.expiry_days,
                 p.order_id,
@@ -158,26 +161,21 @@ async def on_ingest(ctx: IngestContext) -> None:
             c.cashback_balance_minor -= taken
 
 
-async def _referral_bonuses(ctx: IngestContext, add_lot: Any) -> None:
-    """First purchase of a referred customer: a bonus to the referrer, a welcome to them."""
+async def _referral_bonuses(ctx: Batch, add_lot: Any) -> None:
+    """A referred customer's first purchase: a welcome bonus to them, in their own fold, and
+    a bonus to the referrer, in the referrer's fold (the stage step marks the referrer
+    pending when the credit moves), so no step ever locks a customer outside its batch."""
     cfg = ctx.settings.cashback
     candidates = [
         c
         for c in ctx.customers.values()
         if c.referrer_id and c.purchase_count > 0 and c.external_id in ctx.purchases_changed
     ]
-    if not candidates:
-        return
     done = await repository.entries_by_source(
         ctx.session, {f"welcome:{c.external_id}" for c in candidates}
     )
-    fresh = [c for c in candidates if f"welcome:{c.external_id}" not in done]
-    missing = {c.referrer_id for c in fresh if c.referrer_id and c.referrer_id not in ctx.customers}
-    ctx.customers.update(await events_repository.lock_customers(ctx.session, missing))
-    for c in fresh:
-        referrer = ctx.customers[c.referrer_id or ""]
-        at = c.first_purchase_at or ctx.now
-        if cfg.welcome_bonus_minor:
+    for c in candidates:
+        if cfg.welcome_bonus_minor and f"welcome:{c.external_id}" not in done:
             add_lot(
                 c,
                 _lot(
@@ -185,24 +183,40 @@ async def _referral_bonuses(ctx: IngestContext, add_lot: Any) -> None:
                     "welcome_bonus",
                     cfg.welcome_bonus_minor,
                     f"welcome:{c.external_id}",
-                    f"welcome bonus: referred by {referrer.external_id}",
-                    at,
+                    f"welcome bonus: referred by {c.referrer_id}",
+                    c.first_purchase_at or ctx.now,
                     cfg.expiry_days,
                 ),
             )
-        if cfg.referral_bonus_minor:
-            add_lot(
+    if not cfg.referral_bonus_minor:
+        return
+    credited = await customers_repository.credited_referrals(
+        ctx.session, list(ctx.customers), [c.id for c in ctx.customers.values()]
+    )
+    credited += [
+        (c.referral_credited_to, c.external_id, c.first_purchase_at)
+        for c in ctx.customers.values()
+        if c.referral_credited_to in ctx.customers
+    ]
+    granted = await repository.entries_by_source(
+        ctx.session, {f"referral:{referred}" for _, referred, _ in credited}
+    )
+    for referrer_id, referred, first_purchase_at in sorted(credited):
+        if f"referral:{referred}" in granted:
+            continue
+        referrer = ctx.customers[referrer_id or ""]
+        add_lot(
+            referrer,
+            _lot(
                 referrer,
-                _lot(
-                    referrer,
-                    "referral_bonus",
-                    cfg.referral_bonus_minor,
-                    f"referral:{c.external_id}",
-                    f"referral bonus: {c.external_id}, whom you recommended, made a first purchase",
-                    at,
-                    cfg.expiry_days,
-                ),
-            )
+                "referral_bonus",
+                cfg.referral_bonus_minor,
+                f"referral:{referred}",
+                f"referral bonus: {referred}, whom you recommended, made a first purchase",
+                first_purchase_at or ctx.now,
+                cfg.expiry_days,
+            ),
+        )
 
 
 def _movement(e: CashbackEntry) -> Movement:

@@ -27,12 +27,21 @@ OUTBOX_BACKLOG = Gauge("touchpoint_outbox_backlog", "Outbox messages not yet fan
 OUTBOX_AGE = Gauge(
     "touchpoint_outbox_oldest_age_seconds", "Age of the oldest message not yet fanned out"
 )
+PROJECTION_BACKLOG = Gauge(
+    "touchpoint_projection_backlog", "Customers whose facts are not derived yet"
+)
+PROJECTION_LAG = Gauge(
+    "touchpoint_projection_lag_seconds", "Age of the oldest fact not derived yet"
+)
+PROJECTION_FAILED = Gauge(
+    "touchpoint_projection_failed", "Customers set aside because deriving them raised"
+)
 RATE_LIMITED = Counter("touchpoint_rate_limited_total", "Requests refused by the rate limit")
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
-async def render(session: AsyncSession) -> bytes:
+async def render(session: AsyncSession, projection: tuple[int, float, int]) -> bytes:
     """Refresh the gauges that need the database (cheap: the partial index on undispatched
     messages), then render every metric."""
     count, oldest = (
@@ -46,4 +55,8 @@ async def render(session: AsyncSession) -> bytes:
     if oldest is not None and oldest.tzinfo is None:
         oldest = oldest.replace(tzinfo=UTC)
     OUTBOX_AGE.set((utcnow() - oldest).total_seconds() if oldest else 0)
+    pending, lag, failed = projection
+    PROJECTION_BACKLOG.set(pending)
+    PROJECTION_LAG.set(lag)
+    PROJECTION_FAILED.set(failed)
     return generate_latest()

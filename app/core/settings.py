@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     bitrix_rate_limit_per_second: float = Field(default=2.0, gt=0)
     bitrix_deal_min_value: float = Field(default=10000.0, ge=0)
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # Customers derived per projection transaction: larger batches amortise the set-based
+    # queries of each step; smaller ones hold fewer row locks for less time.
+    projection_batch_customers: int = Field(default=500, ge=1, le=50_000)
 
     log_level: str = "INFO"
     log_format: Literal["json", "text"] = "json"

@@ -55,7 +55,7 @@ class Customer(Base):
     stage_review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None, index=True)
     # Distinct referred customers who bought; and whom this customer's purchase was credited to.
     referrals_converted: Mapped[int] = mapped_column(Integer, default=0)
-    referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None)
+    referral_credited_to: Mapped[str | None] = mapped_column(String(200), default=None, index=True)
     status: Mapped[str] = mapped_column(String(16), default="active", index=True)
     status_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     # The customer's rhythm and when silence turns into at_risk / lapsed / lost.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 
 from app.auth.principal import CustomersReader
 from app.core.db import Session
@@ -12,6 +12,7 @@ from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
 from app.core.types import ExternalId
 from app.customers import service
 from app.customers.schemas import CustomerOut
+from app.projection.reads import current_customer
 
 router = APIRouter(prefix="/v1/customers", tags=["customers"])
 
@@ -28,7 +29,7 @@ async def list_customers(
 
 @router.get("/{customer_id}", response_model=CustomerOut)
 async def get_customer(
-    session: Session, _: CustomersReader, customer_id: CustomerIdPath
+    request: Request, session: Session, _: CustomersReader, customer_id: CustomerIdPath
 ) -> CustomerOut:
     """One customer's profile, relationship facts and purchase aggregates."""
-    return CustomerOut.of(await service.get_customer(session, customer_id))
+    return CustomerOut.of(await current_customer(session, request.app.state.settings, customer_id))

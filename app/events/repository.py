@@ -7,11 +7,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.base import instance_state
 
-from app.core.db import execute_tuples, insert_ignoring_conflicts, insert_rows, utcnow
+from app.core.db import insert_ignoring_conflicts
 from app.customers.models import Customer, Order
 from app.events.models import Event
 
@@ -23,79 +22,6 @@ class StoredEvent:
     type: str
     customer_id: str
     received_at: datetime
-
-
-def new_customer_row(external_id: str, now: datetime) -> dict[str, Any]:
-    """Column values of a customer we hear of for the first time (a prospect, no history)."""
-    return {
-        "external_id": external_id,
-        "created_at": now,
-        "updated_at": now,
-        "profile_versions": {},
-        "contact_count": 0,
-        "review_count": 0,
-        "purchase_count": 0,
-        "purchase_days": 0,
-        "gross_revenue_minor": 0,
-        "refunded_minor": 0,
-        "net_revenue_minor": 0,
-        "avg_check_minor": 0,
-        "interval_count": 0,
-        "stage": "prospect",
-        "status": "active",
-        "referrals_converted": 0,
-        "episode_peak": "active",
-        "value_at_risk_minor": 0,
-        "cashback_balance_minor": 0,
-    }
-
-
-async def insert_missing_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
-    """Create the customers not known yet (see `create_customers`).
-
-    Known customers are not offered to the INSERT at all: in a steady stream most are, and a
-    conflicting insert costs about as much as a new one.
-    """
-    ids = set(external_ids)
-    if ids:
-        known = set(
-            await session.scalars(
-                select(Customer.external_id).where(Customer.external_id.in_(list(ids)))
-            )
-        )
-        await create_customers(session, ids - known)
-
-
-async def create_customers(session: AsyncSession, external_ids: Iterable[str]) -> None:
-    """Customers believed new, in sorted order, in one `INSERT … ON CONFLICT DO NOTHING` (a
-    concurrent writer may create one first)."""
-    now = utcnow()
-    rows = [new_customer_row(e, now) for e in sorted(set(external_ids))]
-    if rows:
-        stmt = insert_ignoring_conflicts(session, Customer.__table__, "external_id")
-        await session.execute(stmt, rows)
-
-
-async def lock_customers(
-    session: AsyncSession, external_ids: Collection[str]
-) -> dict[str, Customer]:
-    """Create missing customers, then load and lock every one of them for this transaction.
-
-    Every insert comes before the first row lock, and rows are locked in id order: concurrent
-    writers of one customer are serialised without deadlocks, and aggregates are recomputed
-    from data no other transaction is changing.
-    """
-    if not external_ids:
-        return {}
-    ids = sorted(external_ids)
-    await insert_missing_customers(session, ids)
-    rows = await session.scalars(
-        select(Customer)
-        .where(Customer.external_id.in_(ids))
-        .order_by(Customer.id)
-        .with_for_update()
-    )
-    return {c.external_id: c for c in rows}
 
 
 async def stored_events(
@@ -149,58 +75,59 @@ async def orders_of(session: AsyncSession, customer_pks: Collection[int]) -> lis
     return [OrderRow(*r) for r in rows]
 
 
-async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await insert_rows(session, Event, rows)
+async def insert_new(
+    session: AsyncSession, model: type[Event] | type[Order], key: str, rows: list[dict[str, Any]]
+) -> set[str]:
+    """Insert rows in the order of their unique key, skipping keys another transaction
+    stored first; returns the keys this one inserted.
 
-
-async def insert_orders(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        await insert_rows(session, Order, rows)
-
-
-_FIXED_COLUMNS = {"id", "external_id", "created_at", "updated_at"}
-_MUTABLE_COLUMNS = [c.key for c in Customer.__table__.columns if c.key not in _FIXED_COLUMNS]
-_customers = Customer.__table__
-assert isinstance(_customers, Table)
-# Core executemany (not the ORM's bulk path): one prepared statement for every row.
-_UPDATE_CUSTOMER = (
-    update(_customers)
-    .where(_customers.c.id == bindparam("_pk"))
-    .values({key: bindparam(key) for key in [*_MUTABLE_COLUMNS, "updated_at"]})
-)
-_SAVED = [*_MUTABLE_COLUMNS, "updated_at", "_pk"]
-
-
-def _changed(c: Customer) -> bool:
-    """Whether any attribute set since loading holds a new value (only set ones are compared)."""
-    state = instance_state(c)
-    if not state.modified:
-        return False
-    now = state.dict
-    return any(now.get(key) != old for key, old in state.committed_state.items())
-
-
-async def save_customers(session: AsyncSession, customers: Iterable[Customer]) -> None:
-    """Write back every touched customer in one executemany, then detach the objects.
-
-    The unit of work would emit one UPDATE per customer (each changes a different set of
-    columns); writing the full row for all of them lets the driver pipeline one statement.
+    Every writer inserts each table in key order, and the tables in one order (customers,
+    events, orders), so concurrent batches may wait on each other's new keys but never
+    deadlock; a conflict is an answer ("already recorded"), not an error.
     """
-    touched = [c for c in customers if _changed(c)]
-    if not touched:
-        return
-    now = utcnow()
-    rows = []
-    for c in touched:
-        state = c.__dict__
-        rows.append((*(state.get(key) for key in _MUTABLE_COLUMNS), now, c.id))
-    for c in touched:
-        session.expunge(c)
-    await execute_tuples(session, _UPDATE_CUSTOMER, _SAVED, rows)
+    if not rows:
+        return set()
+    rows = sorted(rows, key=lambda r: str(r[key]))
+    column = getattr(model, key)
+    stmt = insert_ignoring_conflicts(session, model.__table__, key).returning(column)
+    return set(await session.scalars(stmt, rows))
 
 
-async def add_refunds(session: AsyncSession, refunded: Iterable[tuple[int, int]]) -> None:
+async def delete_events(session: AsyncSession, event_ids: Collection[str]) -> None:
+    """Take back events this transaction inserted and then refused (their order was taken)."""
+    if event_ids:
+        await session.execute(delete(Event).where(Event.event_id.in_(list(event_ids))))
+
+
+async def lock_orders(session: AsyncSession, order_ids: Collection[str]) -> dict[str, OrderRow]:
+    """The orders refunds name, locked in order-id order: refunds of one order take turns,
+    and no customer row is locked."""
+    if not order_ids:
+        return {}
+    rows = await session.execute(
+        select(*_ORDER_COLUMNS)
+        .where(Order.order_id.in_(list(order_ids)))
+        .order_by(Order.order_id)
+        .with_for_update()
+    )
+    return {r.order_id: OrderRow(*r) for r in rows}
+
+
+async def events_by_id(session: AsyncSession, event_ids: Collection[str]) -> list[Event]:
+    if not event_ids:
+        return []
+    return list(await session.scalars(select(Event).where(Event.event_id.in_(list(event_ids)))))
+
+
+async def events_of_customers(session: AsyncSession, customer_pks: Collection[int]) -> list[Event]:
+    if not customer_pks:
+        return []
+    return list(
+        await session.scalars(select(Event).where(Event.customer_id.in_(list(customer_pks))))
+    )
+
+
+async def set_refunded(session: AsyncSession, refunded: Iterable[tuple[int, int]]) -> None:
     """Set each order's refunded total (order pk, new refunded_minor)."""
     for pk, total in refunded:
         await session.execute(update(Order).where(Order.id == pk).values(refunded_minor=total))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import TypeAdapter, ValidationError
 
@@ -25,8 +25,14 @@ from app.events.schemas import (
     EventResult,
     EventStatus,
 )
+from app.projection.pipeline import fold_pending
 
 router = APIRouter(prefix="/v1/events", tags=["events"])
+
+Wait = Annotated[
+    bool,
+    Query(description="Answer only after the customers of these events are derived."),
+]
 
 
 @router.post(
@@ -40,10 +46,23 @@ router = APIRouter(prefix="/v1/events", tags=["events"])
     },
 )
 async def post_event(
-    event: EventIn, request: Request, response: Response, session: Session, _: EventsWriter
+    event: EventIn,
+    request: Request,
+    response: Response,
+    session: Session,
+    _: EventsWriter,
+    wait: Wait = False,
 ) -> EventResult:
-    """Ingest one event. Re-sending the same `event_id` and body returns the original result."""
-    (result,) = await service.ingest(session, request.app.state.settings, [event])
+    """Ingest one event. Re-sending the same `event_id` and body returns the original result.
+
+    The answer comes once the event is stored; the customer's derived state follows within
+    the projection lag (reads about this customer always see it). `wait=true` answers only
+    after the customer is derived."""
+    settings = request.app.state.settings
+    ingested = await service.ingest(session, settings, [event])
+    if wait:
+        await fold_pending(session, settings, ingested.customer_pks)
+    (result,) = ingested.results
     EVENTS.labels(event.type, result.status.value).inc()
     if result.error_exc is not None:
         raise result.error_exc
@@ -88,10 +107,13 @@ def _parse_batch(body: bytes) -> list[Any]:
         }
     },
 )
-async def post_batch(request: Request, session: Session, _: EventsWriter) -> Response:
+async def post_batch(
+    request: Request, session: Session, _: EventsWriter, wait: Wait = False
+) -> Response:
     """Ingest up to 1,000 events; each one gets its own result (accepted, duplicate, rejected).
 
-    A rejected event changes nothing; the others are applied."""
+    A rejected event changes nothing; the others are stored. The answer comes once they are
+    durable; `wait=true` answers only after the batch's customers are derived."""
     settings = request.app.state.settings
     events = _parse_batch(await request.body())
     if len(events) > settings.max_batch_events:
@@ -99,7 +121,10 @@ async def post_batch(request: Request, session: Session, _: EventsWriter) -> Res
             f"A batch holds at most {settings.max_batch_events} events.",
             max_events=settings.max_batch_events,
         )
-    results = await service.ingest(session, settings, events)
+    ingested = await service.ingest(session, settings, events)
+    if wait:
+        await fold_pending(session, settings, ingested.customer_pks)
+    results = ingested.results
     counts = {s: sum(1 for r in results if r.status == s) for s in EventStatus}
     for r in results:
         EVENTS.labels(r.type or "invalid", r.status.value).inc()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
-from sqlalchemy import text
+from pydantic import BaseModel, Field
 
 from app import __version__
 from app.core import metrics
 from app.core.db import Database, Session
 from app.core.errors import problem
+from app.projection import service as projection
 
 router = APIRouter(tags=["health"])
 
@@ -18,6 +18,16 @@ router = APIRouter(tags=["health"])
 class Health(BaseModel):
     status: str
     version: str
+
+
+class Projection(BaseModel):
+    pending: int = Field(description="Customers whose facts are not derived yet.")
+    lag_seconds: float = Field(description="Age of the oldest fact not derived yet.")
+    failed: int = Field(description="Customers set aside because deriving them raised.")
+
+
+class Ready(Health):
+    projection: Projection
 
 
 @router.get("/healthz", response_model=Health)
@@ -30,20 +40,25 @@ async def healthz() -> Health:
 async def prometheus_metrics(session: Session) -> Response:
     """Prometheus metrics: request rate and latency by route, ingest counts, outbox backlog
     and age, webhook delivery failures."""
-    return Response(await metrics.render(session), media_type=metrics.CONTENT_TYPE)
+    lag = await projection.backlog(session)
+    return Response(
+        await metrics.render(session, (lag.pending, lag.lag_seconds, lag.failed)),
+        media_type=metrics.CONTENT_TYPE,
+    )
 
 
 @router.get(
     "/readyz",
-    response_model=Health,
+    response_model=Ready,
     responses={503: {"description": "The database does not answer (problem+json)."}},
 )
-async def readyz(request: Request) -> Health | JSONResponse:
-    """Ready to serve: the database answers a query."""
+async def readyz(request: Request) -> Ready | JSONResponse:
+    """Ready to serve: the database answers a query. The body tells the projection's
+    backlog: lists and analytics follow the facts within `lag_seconds`."""
     db: Database = request.app.state.db
     try:
-        async with db.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        async with db.sessionmaker() as session:
+            lag = await projection.backlog(session)
     except Exception as exc:  # any driver error means "not ready"
         return problem(
             503,
@@ -52,4 +67,10 @@ async def readyz(request: Request) -> Health | JSONResponse:
             f"Database check failed: {type(exc).__name__}",
             headers={"Retry-After": "1"},
         )
-    return Health(status="ready", version=__version__)
+    return Ready(
+        status="ready",
+        version=__version__,
+        projection=Projection(
+            pending=lag.pending, lag_seconds=round(lag.lag_seconds, 3), failed=lag.failed
+        ),
+    )

@@ -13,7 +13,6 @@ from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.customers.models import Customer
-from app.events.hooks import IngestContext
 from app.lapse import repository
 from app.lapse.rhythm import (
     Schedule,
@@ -23,6 +22,7 @@ from app.lapse.rhythm import (
     usual_interval,
 )
 from app.lapse.schemas import LapsedCustomer, LapsedSort
+from app.projection.context import Batch
 
 
 def stored_schedule(c: Customer) -> Schedule | None:
@@ -46,6 +46,12 @@ def _payload(c: Customer, status: str, now: datetime) -> dict[str, object]:
     }
 
 
+def _began(c: Customer, sched: Schedule | None) -> datetime | None:
+    if sched is None or c.status == "active":
+        return c.last_purchase_at
+    return {"at_risk": sched.at_risk_at, "lapsed": sched.lapse_at, "lost": sched.lost_at}[c.status]
+
+
 async def advance(session: AsyncSession, c: Customer, now: datetime) -> None:
     """Bring the status to what the schedule says at `now`, announcing each new step once."""
     sched = stored_schedule(c)
@@ -58,21 +64,22 @@ async def advance(session: AsyncSession, c: Customer, now: datetime) -> None:
                 {**_payload(c, "active", now), "previous_status": c.status},
                 customer_id=c.external_id,
             )
-            c.status_since = now
         c.status, c.episode_peak = "active", "active"
     else:
         for entered in statuses_between(c.episode_peak or "active", new):
             await emit(session, f"customer.{entered}", _payload(c, entered, now), c.external_id)
             c.episode_peak = entered
-        if new != c.status:
-            c.status, c.status_since = new, now
+        c.status = new
+    # When the status began by the schedule, not when a pass noticed it: the same history
+    # gives the same answer however and whenever it was derived.
+    c.status_since = _began(c, sched)
     c.next_status_at = sched.next_change_after(now) if sched else None
     active = c.status == "active"
     c.risk_value_minor = None if active else c.value_at_risk_minor
     c.risk_since = None if active or sched is None else sched.at_risk_at
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     """Purchases or refunds changed: new rhythm, new schedule; a purchase reactivates."""
     rules = ctx.settings.lapse
     for external_id in ctx.purchases_changed:

@@ -8,14 +8,14 @@ from sqlalchemy import text
 
 from app.core.db import Database, dialect_name, utcnow
 from app.core.settings import Settings
-from app.events.hooks import IngestContext
 from app.ltv import repository, service
+from app.projection.context import Batch
 
 # Any constant: one refit at a time across workers on PostgreSQL.
 _REFIT_LOCK = 7_424_001
 
 
-async def refresh_on_ingest(ctx: IngestContext) -> None:
+async def refresh_on_ingest(ctx: Batch) -> None:
     """Purchases or refunds changed: recompute those customers' stored predictions."""
     if ctx.purchases_changed:
         changed = [ctx.customers[c] for c in ctx.purchases_changed]

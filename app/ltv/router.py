@@ -10,9 +10,9 @@ from app.auth.principal import Admin, CustomersReader
 from app.core.db import Session
 from app.core.types import AsOf
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
 from app.ltv import repository, service
 from app.ltv.schemas import FitIn, LtvOut, ModelOut
+from app.projection.reads import current_customer
 
 router = APIRouter(tags=["ltv"])
 
@@ -29,7 +29,7 @@ async def customer_ltv(
     """What the customer is worth: historic (net revenue), simple (average check × purchases
     per year × horizon) and predicted (BG/NBD × Gamma-Gamma, discounted), with P(alive),
     expected purchases and the expected next purchase. Reads the stored model; never fits."""
-    customer = await get_customer(session, customer_id)
+    customer = await current_customer(session, request.app.state.settings, customer_id)
     return await service.customer_ltv(
         session, request.app.state.settings, customer, as_of, horizon_days
     )

@@ -7,6 +7,7 @@ from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
 from app.ltv.models import CustomerPrediction, ModelFit
+from app.projection.models import PendingMark
 from app.stages.models import StageChange
 from app.touches.models import Announcement, Touch
 from app.webhooks.models import Attempt, BitrixContact, Delivery, WebhookEndpoint
@@ -25,6 +26,7 @@ __all__ = [
     "ModelFit",
     "Order",
     "OutboxMessage",
+    "PendingMark",
     "Redemption",
     "StageChange",
     "Touch",

@@ -8,7 +8,7 @@ from app.auth.principal import CustomersReader
 from app.core.db import Session
 from app.core.types import AsOf
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
+from app.projection.reads import current_customer
 from app.stages import service
 from app.stages.schemas import PyramidOut, StageOut
 
@@ -25,7 +25,7 @@ async def customer_stage(
 ) -> StageOut:
     """Where the customer stands on the ladder (prospect, lead, hot_lead, buyer, client,
     regular, adherent, advocate), since when, why, and what it takes to climb one step."""
-    customer = await get_customer(session, customer_id)
+    customer = await current_customer(session, request.app.state.settings, customer_id)
     return await service.stage_of(session, request.app.state.settings, customer, as_of)
 
 

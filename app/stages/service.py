@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,10 +11,12 @@ from app.core.db import queue_rows, utcnow
 from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
+from app.customers import repository as customers_repository
 from app.customers.models import Customer
 from app.events import repository as events_repository
-from app.events.hooks import IngestContext
-from app.events.service import customer_as_of
+from app.events.schemas import EventIn, PurchaseEvent
+from app.events.service import customer_as_of, event_of, replay
+from app.projection.context import Batch
 from app.stages import repository
 from app.stages.models import StageChange
 from app.stages.rules import RANK, STAGES, Facts, Verdict, evaluate
@@ -82,7 +85,7 @@ async def apply_stage(
     return verdict
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     """Credit referrers whose referred customers bought, then re-evaluate every touched stage."""
     latest: dict[str, datetime] = {}
     for event in ctx.accepted:
@@ -95,29 +98,31 @@ async def on_ingest(ctx: IngestContext) -> None:
         await apply_stage(ctx.session, ctx.settings, c, ctx.now, latest.get(external_id, ctx.now))
 
 
-async def _credit_referrers(ctx: IngestContext, latest: dict[str, datetime]) -> None:
+async def _credit_referrers(ctx: Batch, latest: dict[str, datetime]) -> None:
     """A referred customer who bought counts once for whoever referred them (the newest
-    referral wins; a refund of every purchase takes the credit back)."""
-    moves: list[tuple[Customer, str | None, str | None]] = []
+    referral wins; a refund of every purchase takes the credit back).
+
+    The credit is a column of the referred customer; a referrer's count is recounted from
+    those columns whenever the referrer is derived, and a referrer outside the batch whose
+    credit moved is marked pending instead of being locked here.
+    """
     for c in ctx.customers.values():
         wanted = c.referrer_id if c.purchase_count > 0 else None
         if wanted != c.referral_credited_to:
-            moves.append((c, c.referral_credited_to, wanted))
-    if not moves:
-        return
-    needed = {r for _, old, new in moves for r in (old, new) if r is not None}
-    missing = needed - set(ctx.customers)
-    # Referrers we have not heard of yet become prospects, so the credit has a place.
-    ctx.customers.update(await events_repository.lock_customers(ctx.session, missing))
-    for c, old, new in moves:
-        if old is not None:
-            ctx.customers[old].referrals_converted = max(
-                ctx.customers[old].referrals_converted - 1, 0
-            )
-        if new is not None:
-            ctx.customers[new].referrals_converted += 1
-            latest.setdefault(new, latest.get(c.external_id, ctx.now))
-        c.referral_credited_to = new
+            moved = {c.referral_credited_to, wanted} - {None}
+            ctx.also_pending.update(r for r in moved if r and r not in ctx.customers)
+            for r in moved:
+                if r in ctx.customers:
+                    latest.setdefault(r, latest.get(c.external_id, ctx.now))
+            c.referral_credited_to = wanted
+    outside = await customers_repository.referrals_credited(
+        ctx.session, list(ctx.customers), [c.id for c in ctx.customers.values()]
+    )
+    inside = Counter(
+        c.referral_credited_to for c in ctx.customers.values() if c.referral_credited_to
+    )
+    for external_id, c in ctx.customers.items():
+        c.referrals_converted = outside.get(external_id, 0) + inside.get(external_id, 0)
 
 
 async def stage_of(
@@ -187,3 +192,42 @@ async def pyramid(session: AsyncSession, as_of: datetime | None) -> PyramidOut:
         repeat_revenue_share=round(repeat_revenue / total_revenue, 6) if total_revenue else 0.0,
         levels=levels,
     )
+
+
+async def stages_at_purchases(ctx: Batch) -> dict[str, str]:
+    """The stage each new purchase of the batch was made at, by event id: the customer's own
+    history up to that purchase (its events at or before it, and the referral credits of
+    customers who had bought by then).
+
+    Earn rates use it, so the cashback of a purchase does not depend on how events were
+    batched, on when the projection ran, or on whether history was back-filled later.
+    """
+    purchases = [e for e in ctx.accepted if isinstance(e, PurchaseEvent)]
+    if not purchases:
+        return {}
+    buyers = {ctx.customers[p.customer_id] for p in purchases}
+    history: dict[int, list[EventIn]] = defaultdict(list)
+    by_pk = {c.id: c for c in buyers}
+    for row in await events_repository.events_of_customers(ctx.session, list(by_pk)):
+        history[row.customer_id].append(event_of(row, by_pk[row.customer_id].external_id))
+    for events in history.values():
+        events.sort(key=lambda e: (e.occurred_at, e.event_id))
+    credited: dict[str | None, list[datetime]] = defaultdict(list)
+    outside = await customers_repository.credited_referrals(
+        ctx.session, [c.external_id for c in buyers], [c.id for c in ctx.customers.values()]
+    )
+    inside = [
+        (c.referral_credited_to, c.external_id, c.first_purchase_at) for c in ctx.customers.values()
+    ]
+    for referrer, _, first in [*outside, *inside]:
+        if referrer is not None and first is not None:
+            credited[referrer].append(first)
+    stages: dict[str, str] = {}
+    for p in purchases:
+        c = ctx.customers[p.customer_id]
+        key = (p.occurred_at, p.event_id)
+        past = replay(c, (e for e in history[c.id] if (e.occurred_at, e.event_id) <= key))
+        referrals = sum(1 for t in credited[c.external_id] if t <= p.occurred_at)
+        facts = facts_of(past, ctx.settings, p.occurred_at, referrals)
+        stages[p.event_id] = evaluate(facts, ctx.settings.stages).stage
+    return stages

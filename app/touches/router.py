@@ -12,7 +12,7 @@ from app.core.db import Session
 from app.core.pagination import DEFAULT_PAGE_SIZE, Cursor, Limit, Page
 from app.core.types import AsOf, Channel
 from app.customers.router import CustomerIdPath
-from app.customers.service import get_customer
+from app.projection.reads import current_customer
 from app.touches import service
 from app.touches.schemas import AnnouncementIn, AnnouncementOut, ClaimIn, OutcomeIn, TouchOut
 
@@ -27,7 +27,7 @@ async def next_touch(
     request: Request, session: Session, _: Reader, customer_id: CustomerIdPath, as_of: AsOf = None
 ) -> TouchOut:
     """Whom to contact, when, through which channel, about what (reason, script, offer)."""
-    c = await get_customer(session, customer_id)
+    c = await current_customer(session, request.app.state.settings, customer_id)
     return await service.next_touch(session, request.app.state.settings, c, as_of)
 
 

@@ -13,10 +13,10 @@ from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.settings import Settings
 from app.customers.models import Customer
-from app.events.hooks import IngestContext
 from app.events.schemas import ContactEvent
 from app.events.service import customer_as_of
 from app.lapse.service import stored_schedule
+from app.projection.context import Batch
 from app.stages.rules import evaluate
 from app.stages.service import facts_of
 from app.touches import planner, repository
@@ -95,7 +95,7 @@ async def replan(
     await repository.insert_touches(session, rows)
 
 
-async def on_ingest(ctx: IngestContext) -> None:
+async def on_ingest(ctx: Batch) -> None:
     """Contacts that answer a touch close it; then every touched customer gets a fresh plan."""
     for event in ctx.accepted:
         if isinstance(event, ContactEvent) and event.touch_id:

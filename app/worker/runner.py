@@ -1,5 +1,5 @@
-"""The worker loop: runs each registered job every poll (`TOUCHPOINT_WORKER_POLL_SECONDS`)
-or on its own period.
+"""The worker loop: runs each of its jobs (`app.wiring.worker_jobs`) every poll
+(`TOUCHPOINT_WORKER_POLL_SECONDS`) or on its own period.
 
 A job claims its own work (on PostgreSQL with `FOR UPDATE SKIP LOCKED`), so any number of
 workers may run against one database. A job returns how many items it handled; a job that
@@ -31,23 +31,11 @@ class Job:
     every_seconds: float | None = None
 
 
-_jobs: list[Job] = []
-
-
-def register(job: Job) -> None:
-    if all(j.name != job.name for j in _jobs):
-        _jobs.append(job)
-
-
-def registered() -> list[Job]:
-    return list(_jobs)
-
-
 class Worker:
-    def __init__(self, db: Database, settings: Settings, jobs: list[Job] | None = None) -> None:
+    def __init__(self, db: Database, settings: Settings, jobs: list[Job]) -> None:
         self.db = db
         self.settings = settings
-        self.jobs = registered() if jobs is None else jobs
+        self.jobs = jobs
         self._stop = asyncio.Event()
         self._last_run: dict[str, float] = {}
 

@@ -9,11 +9,11 @@ import httpx
 
 from app.auth.scopes import Scope
 from tests import factories as f
-from tests.conftest import KeyMaker
+from tests.conftest import Derive, KeyMaker
 
 
 async def test_concurrent_batches_sharing_new_and_known_customers(
-    client: httpx.AsyncClient, make_key: KeyMaker
+    client: httpx.AsyncClient, make_key: KeyMaker, derive: Derive
 ) -> None:
     h = {"Authorization": f"Bearer {await make_key(Scope.ADMIN)}"}
     rnd = random.Random(5)
@@ -28,12 +28,15 @@ async def test_concurrent_batches_sharing_new_and_known_customers(
                 batch.append(f.purchase(customer, days=rnd.random() * 100, amount="10.00"))
                 expected[customer] = expected.get(customer, 0) + 1
             batches.append(batch)
-        answers = await asyncio.gather(
-            *(client.post("/v1/events/batch", json={"events": b}, headers=h) for b in batches)
+        # The projection runs meanwhile, as a worker would.
+        *answers, _ = await asyncio.gather(
+            *(client.post("/v1/events/batch", json={"events": b}, headers=h) for b in batches),
+            derive(),
         )
         for r in answers:
             assert r.status_code == 200, r.text
             assert r.json()["summary"] == {"accepted": 100, "duplicate": 0, "rejected": 0}
+    await derive()
     listed: dict[str, dict[str, str | int]] = {}
     cursor = None
     while True:

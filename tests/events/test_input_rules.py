@@ -42,8 +42,7 @@ async def test_every_as_of_takes_one_range_and_answers_422_outside(
     client: httpx.AsyncClient, admin: dict[str, str]
 ) -> None:
     events = [f.at(f.purchase("c1"), 40), f.at(f.purchase("c1"), 10), f.at(f.purchase("c2"), 5)]
-    r = await client.post("/v1/events/batch", json={"events": events}, headers=admin)
-    assert r.json()["summary"]["accepted"] == 3
+    await f.send(client, admin, *events)
     for path in AS_OF_READS:
         for t in OUT_OF_RANGE:
             r = await client.get(path.format(t=quote(t)), headers=admin)

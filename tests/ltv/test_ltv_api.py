@@ -20,7 +20,7 @@ async def _headers(make_key: KeyMaker) -> dict[str, str]:
 async def _post(client: httpx.AsyncClient, h: dict[str, str], events: list[dict[str, Any]]) -> None:
     for start in range(0, len(events), 1000):
         r = await client.post(
-            "/v1/events/batch", json={"events": events[start : start + 1000]}, headers=h
+            "/v1/events/batch?wait=true", json={"events": events[start : start + 1000]}, headers=h
         )
         assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
 

@@ -28,8 +28,9 @@ class Shop:
         self.client, self.h = client, headers
 
     async def send(self, *events: dict[str, Any]) -> None:
+        # wait=true: a referred friend's purchase changes the referrer's stage once derived.
         r = await self.client.post(
-            "/v1/events/batch", json={"events": list(events)}, headers=self.h
+            "/v1/events/batch?wait=true", json={"events": list(events)}, headers=self.h
         )
         assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
 

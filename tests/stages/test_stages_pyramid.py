@@ -24,7 +24,7 @@ async def test_pyramid_in_people_and_money(client: httpx.AsyncClient, make_key: 
     ]
     # Sent as they happen, one by one (the stage history keeps one change per customer and batch).
     for event in sorted(events, key=lambda e: e["occurred_at"]):
-        assert (await client.post("/v1/events", json=event, headers=h)).status_code == 201
+        assert (await client.post("/v1/events?wait=true", json=event, headers=h)).status_code == 201
     body = (await client.get("/v1/analytics/pyramid", headers=h)).json()
     levels = {lv["stage"]: lv for lv in body["levels"]}
     assert [lv["stage"] for lv in body["levels"]][:6] == [

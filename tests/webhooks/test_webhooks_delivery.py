@@ -60,7 +60,9 @@ async def test_signed_messages_verify_with_an_independent_implementation(
     receiver.start()
     try:
         ep = await endpoint(client, h, receiver.url)
-        r = await client.post("/v1/events", json=f.purchase("c1", amount="100.00"), headers=h)
+        r = await client.post(
+            "/v1/events?wait=true", json=f.purchase("c1", amount="100.00"), headers=h
+        )
         assert r.status_code == 201
         async with app.state.db.sessionmaker() as s:
             expected = {m.message_id: m.type for m in await s.scalars(select(OutboxMessage))}
