@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
 import pytest
+from sqlalchemy.exc import DBAPIError
 
+from app.customers.models import Customer
 from tests.conftest import LOG_LINES, PERSONAL_DATA
 
 # Anything shaped like an e-mail address, whether or not a test stored it.
@@ -40,3 +43,15 @@ def test_no_e_mail_or_phone_of_the_run_in_any_log_line() -> None:
     assert LOG_LINES.lines and "the capture works" in LOG_LINES.lines[-1]
     found = _findings(LOG_LINES.lines, PERSONAL_DATA)
     assert found == [], f"{len(found)} personal values in {len(LOG_LINES.lines)} log lines"
+
+
+async def test_a_database_error_never_carries_the_values_it_was_given(app: Any) -> None:
+    """The #3 traceback printed customers' phones: statement parameters are hidden."""
+    phone = "+7 (999) 123-45-67, +7 (495) 765-43-21"
+    async with app.state.db.sessionmaker() as s, s.begin():
+        s.add(Customer(external_id="dup", phone=phone))
+    with pytest.raises(DBAPIError) as caught:
+        async with app.state.db.sessionmaker() as s, s.begin():
+            s.add(Customer(external_id="dup", phone=phone))  # the same external id again
+    assert "parameters hidden" in str(caught.value)
+    assert "123-45-67" not in str(caught.value) and "123-45-67" not in repr(caught.value)
