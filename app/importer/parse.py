@@ -72,6 +72,7 @@ DAY_FIRST = re.compile(r"(\d\d)\.(\d\d)\.(\d{4})(?: (\d\d):(\d\d)(?::(\d\d))?)?"
 CENT = Decimal("0.01")
 MAX_AMOUNT = Decimal(10) ** 12  # as the API's money
 UNREADABLE = "\ufffd"  # what a byte the encoding cannot read becomes
+SURROGATE = re.compile("[\ud800-\udfff]")
 # The widths of the customer columns these fill (tests check them against the model).
 EMAIL_MAX, PHONE_MAX, CATEGORY_MAX = 320, 40, 200
 # As `max_future_skew_seconds` by default; the import passes the deployment's own.
@@ -454,7 +455,12 @@ def read_jsonl(
         if not isinstance(obj, dict):
             yield n, RowError("not a JSON object")
             continue
-        yield n, {str(reverse.get(k, k)): (None if v is None else str(v)) for k, v in obj.items()}
+        cells = {str(reverse.get(k, k)): (None if v is None else str(v)) for k, v in obj.items()}
+        # A `\\ud800` escape is valid JSON but no text: nothing could store it.
+        if "\\u" in line and any(SURROGATE.search(v) for v in cells.values() if v):
+            yield n, RowError("a lone surrogate escape (\\ud800-\\udfff), which is not text")
+            continue
+        yield n, cells
 
 
 class Batch(NamedTuple):

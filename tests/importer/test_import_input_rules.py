@@ -328,3 +328,13 @@ def test_rows_cross_the_process_boundary_with_their_lines(tmp_path: Path) -> Non
     (batch,) = list(read_file(path, "csv", None, 10))
     assert isinstance(batch.rows[0], Row) and batch.rows[0].lines == (2, 3)
     assert batch.rows[0].amount == Decimal("1500.00")
+
+
+def test_a_lone_surrogate_in_json_lines_rejects_its_row() -> None:
+    from app.importer.parse import read_jsonl
+
+    good = '{"customer_id": "c1", "order_id": "A-1", "occurred_at": "2025-01-05", "amount": "5"}'
+    bad = good.replace('"A-1"', '"A-2"').replace("}", ', "email": "x\\ud800@example.com"}')
+    (batch,) = list(batches(read_jsonl(io.StringIO(f"{good}\n{bad}\n"), None), 10))
+    assert [r.order_id for r in batch.rows] == ["A-1"]
+    assert [(line, "surrogate" in reason) for line, reason in batch.rejected] == [(2, True)]
