@@ -227,11 +227,11 @@ def _contact(value: str | None, what: str, limit: int) -> str | None:
 
 
 def _in_range(at: datetime, latest: datetime) -> datetime:
-    if at < inputs.EARLIEST:
-        raise RowError(f"date before {inputs.EARLIEST:%Y-%m-%d}: {at:%Y-%m-%d}")
-    if at > latest:
-        raise RowError(f"date in the future: {at.isoformat()}")
-    return at.astimezone(UTC)
+    if not inputs.EARLIEST <= at <= latest:
+        if at > latest:
+            raise RowError(f"date in the future: {at.isoformat()}")
+        raise RowError(f"date before {inputs.EARLIEST.date()}: {at.isoformat()}")
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def make_row(line: int, get: dict[str, str | None], latest: datetime | None = None) -> Row:
