@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck pytest openapi bench-ingest clean
+.PHONY: run test lint typecheck pytest openapi bench-ingest mutmut clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,5 +35,13 @@ openapi: $(STAMP)
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
 
+## Mutation testing of the pure domain modules ([tool.mutmut] in pyproject.toml). Slow, so not
+## part of `make test`. One module at a time: make mutmut MUTANTS='app.lapse.rhythm.*'
+MUTANTS ?= app.cashback.rules.* app.events.rules.* app.events.schemas.* app.stages.rules.* \
+	app.lapse.rhythm.* app.webhooks.signing.* app.webhooks.ssrf.*
+mutmut: $(STAMP)
+	$(BIN)/mutmut run $(foreach m,$(MUTANTS),'$(m)')
+	$(BIN)/python tools/mutmut_score.py $(MUTANTS)
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache mutants

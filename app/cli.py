@@ -99,6 +99,9 @@ def serve(
         log_config=None,  # keep our JSON logging
         access_log=False,  # the request-context middleware logs each request with its id
         timeout_graceful_shutdown=30,
+        # A new server process answers uvicorn's health pings only once it has imported the
+        # app (seconds on a busy machine); at the default 5 s it was killed and respawned.
+        timeout_worker_healthcheck=60,
     )
 
 

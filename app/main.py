@@ -16,6 +16,7 @@ from app.core.db import create_database
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimit, RateLimit, RequestContext
 from app.core.openapi import install_openapi
+from app.core.ratelimit import bucket_store
 from app.core.settings import Settings, get_settings
 from app.wiring import install_routes, install_token_resolvers, worker_jobs
 from app.worker.runner import Worker
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
                 worker.stop()
                 await task
             await db.dispose()
+            if app.state.rate_limit_store is not None:
+                await app.state.rate_limit_store.aclose()
 
     app = FastAPI(
         title="Touchpoint",
@@ -58,14 +61,17 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.rate_limit_store = (
+        bucket_store(settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url)
+        if settings.rate_limit_per_second > 0
+        else None
+    )
     install_error_handlers(app)
     install_routes(app)
     install_openapi(app)
     # Added last = outermost: the request context sees every answer, even 413 and 429.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-    app.add_middleware(
-        RateLimit, per_second=settings.rate_limit_per_second, burst=settings.rate_limit_burst
-    )
+    app.add_middleware(RateLimit, store=app.state.rate_limit_store)
     app.add_middleware(RequestContext)
     return app
 

@@ -68,7 +68,8 @@ async def cohorts(
     at = as_of or utcnow()
     rows = await session.execute(
         select(Order.customer_id, Order.occurred_at).where(
-            Order.amount_minor > Order.refunded_minor, Order.occurred_at <= at
+            (Order.amount_minor > Order.refunded_minor) | (Order.amount_minor == 0),
+            Order.occurred_at <= at,
         )
     )
     return Cohorts(

@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.cashback import repository, rules, tokens
+from app.cashback import repository, revocation, rules, tokens
 from app.cashback.models import CashbackEntry, Redemption
 from app.cashback.schemas import CashbackOut, Movement, RedemptionOut
 from app.core.db import utcnow
@@ -20,7 +20,7 @@ from app.core.outbox import emit
 from app.core.settings import Settings
 from app.customers import repository as customers_repository
 from app.customers.models import Customer
-from app.events.schemas import PurchaseEvent, RefundEvent
+from app.events.schemas import PurchaseEvent, RefundEvent, occurred_key
 from app.projection.context import Batch
 from app.stages import service as stages
 
@@ -166,10 +166,14 @@ async def _referral_bonuses(ctx: Batch, add_lot: Any) -> None:
     a bonus to the referrer, in the referrer's fold (the stage step marks the referrer
     pending when the credit moves), so no step ever locks a customer outside its batch."""
     cfg = ctx.settings.cashback
+    # Welcome only those referred before their first purchase (a referral sent later is a
+    # credit for the referrer, not a reason the customer came), whenever it is derived.
     candidates = [
         c
         for c in ctx.customers.values()
-        if c.referrer_id and c.purchase_count > 0 and c.external_id in ctx.purchases_changed
+        if c.referrer_version
+        and c.first_purchase_at
+        and c.referrer_version.split("|")[0] <= occurred_key(c.first_purchase_at, "").split("|")[0]
     ]
     done = await repository.entries_by_source(
         ctx.session, {f"welcome:{c.external_id}" for c in candidates}
@@ -393,5 +397,11 @@ def issue_token(settings: Settings, c: Customer) -> tuple[str, datetime]:
 
 
 async def resolve_token(request: Request, raw: str) -> Principal | None:
-    customer_id = tokens.verify(request.app.state.settings.token_secret, raw, utcnow())
-    return Principal(kind="customer", customer_id=customer_id) if customer_id else None
+    verified = tokens.verify_claims(request.app.state.settings.token_secret, raw, utcnow())
+    if verified is None:
+        return None
+    customer_id, issued_at = verified
+    async with request.app.state.db.sessionmaker() as session:
+        if await revocation.is_revoked(session, customer_id, issued_at):
+            return None
+    return Principal(kind="customer", customer_id=customer_id)

@@ -37,6 +37,10 @@ PROJECTION_FAILED = Gauge(
     "touchpoint_projection_failed", "Customers set aside because deriving them raised"
 )
 RATE_LIMITED = Counter("touchpoint_rate_limited_total", "Requests refused by the rate limit")
+RATE_LIMIT_STORE_ERRORS = Counter(
+    "touchpoint_rate_limit_store_errors_total",
+    "Times the shared rate-limit store (Redis) did not answer and the limit fell back per process",
+)
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 

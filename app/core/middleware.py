@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import contextvars
-import hashlib
 import json
 import logging
 import math
 import re
 import time
 import uuid
-from collections import OrderedDict
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core import metrics
 from app.core.errors import PROBLEM_BASE, PROBLEM_JSON
+from app.core.ratelimit import BucketStore, credential_key
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "request_id", default=None
@@ -152,38 +151,19 @@ class BodyLimit:
 
 
 class RateLimit:
-    """Token bucket per bearer credential (kept as a digest), per process.
+    """429 once a bearer credential has used up its token bucket (see `app.core.ratelimit`:
+    keyed on the credential, per process or shared through Redis)."""
 
-    Several replicas each keep their own buckets, so the effective limit is the per-process
-    limit times the number of replicas; size it accordingly.
-    """
-
-    def __init__(self, app: ASGIApp, per_second: float, burst: int, max_keys: int = 10_000) -> None:
-        self.app, self.rate, self.burst, self.max_keys = app, per_second, burst, max_keys
-        self.buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
-
-    def _take(self, key: str, now: float) -> float:
-        """0 if allowed, else seconds until a token is back."""
-        tokens, last = self.buckets.pop(key, (float(self.burst), now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens >= 1:
-            self.buckets[key] = (tokens - 1, now)
-            wait = 0.0
-        else:
-            self.buckets[key] = (tokens, now)
-            wait = (1 - tokens) / self.rate
-        while len(self.buckets) > self.max_keys:
-            self.buckets.popitem(last=False)
-        return wait
+    def __init__(self, app: ASGIApp, store: BucketStore | None) -> None:
+        self.app, self.store = app, store
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or self.rate <= 0:
+        if scope["type"] != "http" or self.store is None:
             await self.app(scope, receive, send)
             return
-        auth = dict(scope.get("headers") or []).get(b"authorization")
-        if auth:
-            key = hashlib.sha256(auth).hexdigest()
-            wait = self._take(key, time.monotonic())
+        key = credential_key(scope.get("headers") or [])
+        if key is not None:
+            wait = await self.store.take(key)
             if wait > 0:
                 metrics.RATE_LIMITED.inc()
                 await _problem(

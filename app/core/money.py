@@ -60,6 +60,20 @@ PositiveMoney = Annotated[
     BeforeValidator(lambda v: _positive(_parse_amount(v))),
     WithJsonSchema(_POSITIVE_SCHEMA),
 ]
+
+
+def _not_negative(amount: Decimal) -> Decimal:
+    if amount < 0:
+        raise ValueError("amount must not be negative")
+    return amount
+
+
+# Input: zero or more (a gift or a fully discounted order is still a purchase).
+NonNegativeMoney = Annotated[
+    Decimal,
+    BeforeValidator(lambda v: _not_negative(_parse_amount(v))),
+    WithJsonSchema(_POSITIVE_SCHEMA),
+]
 # Output: always a string with two places.
 MoneyOut = Annotated[
     Decimal,

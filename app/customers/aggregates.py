@@ -31,8 +31,9 @@ class OrderFacts:
 
     @property
     def counts(self) -> bool:
-        """A fully refunded order is undone: it no longer counts as a purchase."""
-        return self.net_minor > 0
+        """A fully refunded order is undone: it no longer counts as a purchase. A zero-amount
+        order (a gift, a full discount) cannot be refunded and always counts."""
+        return self.net_minor > 0 or self.amount_minor == 0
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,9 @@ class Customer(Base):
     last_event_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
     # Profile: each field keeps the value of the latest profile event that set it.
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Free text ("text") and/or structured parts (postal_code, region, city, street, …).
+    postal_address: Mapped[dict[str, str] | None] = mapped_column(JSONDoc, default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
     birth_date: Mapped[date | None] = mapped_column(Date, default=None)
@@ -73,6 +76,10 @@ class Customer(Base):
     risk_value_minor: Mapped[int | None] = mapped_column(BigInteger, default=None)
     risk_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 
+    # Set when the customer's personal data was erased: the row then stands for a pseudonym
+    # (a new `external_id`), keeps its derived state so totals add up, and is frozen.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
     # Cashback balance, the sum of the customer's ledger, kept in the same transaction.
     cashback_balance_minor: Mapped[int] = mapped_column(BigInteger, default=0)
 
@@ -93,6 +100,8 @@ class Customer(Base):
 
     def profile(self) -> dict[str, Any]:
         return {
+            "name": self.name,
+            "postal_address": self.postal_address,
             "email": self.email,
             "phone": self.phone,
             "birth_date": self.birth_date,

@@ -18,6 +18,13 @@ async def by_external_id(session: AsyncSession, customer_id: str) -> Customer | 
     return await session.scalar(select(Customer).where(Customer.external_id == customer_id))
 
 
+async def lock_by_external_id(session: AsyncSession, customer_id: str) -> Customer | None:
+    """The customer, locked for this transaction (writers of its facts wait)."""
+    return await session.scalar(
+        select(Customer).where(Customer.external_id == customer_id).with_for_update()
+    )
+
+
 async def page_after(session: AsyncSession, after_pk: int | None, limit: int) -> list[Customer]:
     stmt = select(Customer).order_by(Customer.id).limit(limit)
     if after_pk is not None:

@@ -8,7 +8,21 @@ from app.core.money import MoneyOut, from_minor
 from app.customers.models import Customer
 
 
+class PostalAddressOut(BaseModel):
+    text: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    street: str | None = None
+    building: str | None = None
+    apartment: str | None = None
+    recipient: str | None = None
+
+
 class Profile(BaseModel):
+    name: str | None = None
+    postal_address: PostalAddressOut | None = None
     email: str | None = None
     phone: str | None = None
     birth_date: date | None = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 
 from app.core.errors import NotFound
@@ -21,6 +21,17 @@ router = APIRouter(include_in_schema=False)
 @router.get("/dashboard")
 async def index() -> FileResponse:
     return FileResponse(STATIC / "index.html", media_type=TYPES[".html"])
+
+
+@router.get("/dashboard/config.json")
+async def config(request: Request) -> dict[str, str]:
+    """The shop's locale, time zone and currency: how the page writes labels, times, money."""
+    settings = request.app.state.settings
+    return {
+        "locale": settings.locale,
+        "timezone": settings.timezone,
+        "currency": settings.currency,
+    }
 
 
 @router.get("/dashboard/{name}")

@@ -9,17 +9,20 @@ from typing import Annotated, Any, Literal
 from zoneinfo import available_timezones
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     EmailStr,
     Field,
+    PlainSerializer,
     PrivateAttr,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from app.core.inputs import INSTANT_RANGE
-from app.core.money import PositiveMoney
+from app.core.money import NonNegativeMoney, PositiveMoney
 from app.core.types import Channel, CustomerId, ExternalId, Instant, LongText, ShortText
 
 _TIMEZONES = frozenset(available_timezones())
@@ -42,7 +45,9 @@ class PurchaseEvent(_EventBase):
 
     type: Literal["purchase"]
     order_id: ExternalId
-    amount: PositiveMoney
+    amount: NonNegativeMoney = Field(
+        description="Zero for a gift or a fully discounted order (it still counts as a purchase)."
+    )
     currency: Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
     category: ShortText | None = None
 
@@ -121,10 +126,50 @@ class ReviewEvent(_EventBase):
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ()\-]{5,32}$")]
 
 
+class PostalAddress(BaseModel):
+    """Where paper mail goes: free text, structured parts, or both (at least one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: LongText | None = Field(
+        default=None, description="The whole address as one would write it on an envelope."
+    )
+    postal_code: ShortText | None = None
+    country: ShortText | None = None
+    region: ShortText | None = None
+    city: ShortText | None = None
+    street: ShortText | None = None
+    building: ShortText | None = None
+    apartment: ShortText | None = None
+    recipient: ShortText | None = Field(
+        default=None, description="Addressee line when it differs from the name (a company)."
+    )
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> PostalAddress:
+        if not self.model_dump(exclude_none=True):
+            raise ValueError("postal_address needs text or at least one part")
+        return self
+
+
+def _address_parts(address: PostalAddress) -> dict[str, str]:
+    return address.model_dump(exclude_none=True)
+
+
+# Validated as a PostalAddress, kept as its plain parts (what the customer row stores).
+PostalAddressIn = Annotated[
+    PostalAddress,
+    AfterValidator(_address_parts),
+    PlainSerializer(lambda parts: parts, return_type=dict[str, str]),
+]
+
+
 class ProfileEvent(_EventBase):
     """What the shop learned about the customer; only the fields present are changed."""
 
     type: Literal["profile"]
+    name: ShortText | None = Field(default=None, examples=["Ирина Петрова"])
+    postal_address: PostalAddressIn | None = None
     email: EmailStr | None = None
     phone: Phone | None = None
     birth_date: date | None = None
@@ -168,6 +213,8 @@ EventIn = Annotated[
 ]
 
 PROFILE_FIELDS = (
+    "name",
+    "postal_address",
     "email",
     "phone",
     "birth_date",

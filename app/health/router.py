@@ -1,12 +1,18 @@
-"""HTTP only: liveness and readiness probes (no auth)."""
+"""HTTP only: liveness and readiness probes (no auth) and Prometheus metrics (admin key or
+the metrics token)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app import __version__
+from app.auth.principal import Credentials, current_principal, require
+from app.auth.scopes import Scope
 from app.core import metrics
 from app.core.db import Database, Session
 from app.core.errors import problem
@@ -36,10 +42,24 @@ async def healthz() -> Health:
     return Health(status="ok", version=__version__)
 
 
+async def metrics_reader(request: Request, session: Session, creds: Credentials) -> None:
+    """The bearer is the metrics token (`TOUCHPOINT_METRICS_TOKEN`, what Prometheus sends as
+    its `authorization` credentials), or an API key with the admin scope."""
+    token: str | None = request.app.state.settings.metrics_token
+    if token and creds and hmac.compare_digest(creds.credentials.encode(), token.encode()):
+        return
+    await require(Scope.ADMIN)(await current_principal(request, session, creds))
+
+
+metrics_reader.required_scope = Scope.ADMIN  # type: ignore[attr-defined]  # read by the route audit
+MetricsReader = Annotated[None, Depends(metrics_reader)]
+
+
 @router.get("/metrics", response_class=Response, include_in_schema=False)
-async def prometheus_metrics(session: Session) -> Response:
+async def prometheus_metrics(session: Session, _: MetricsReader) -> Response:
     """Prometheus metrics: request rate and latency by route, ingest counts, outbox backlog
-    and age, webhook delivery failures."""
+    and age, webhook delivery failures, projection backlog and lag. Needs the metrics token
+    or an admin key."""
     lag = await projection.backlog(session)
     return Response(
         await metrics.render(session, (lag.pending, lag.lag_seconds, lag.failed)),

@@ -241,8 +241,8 @@ def make_row(line: int, get: dict[str, str | None], latest: datetime | None = No
     amount = parse_amount(get["amount"] or "")
     kind_text = (get.get("kind") or "").strip().lower()
     kind = "refund" if amount < 0 or kind_text in REFUND_WORDS else "purchase"
-    if amount == 0:
-        raise RowError("zero amount")
+    if amount == 0 and kind == "refund":
+        raise RowError("a refund of zero")  # a zero purchase is a gift, as the API takes it
     amount = abs(amount)
     category = (get.get("category") or "").strip() or None
     customer_id = _customer_id(get["customer_id"] or "")

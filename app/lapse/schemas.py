@@ -30,7 +30,10 @@ class LapsedCustomer(BaseModel):
     overdue_days: float | None = Field(description="Days since the customer became at risk.")
     p_alive: float | None = Field(description="From the BG/NBD model once one is fitted.")
     value_at_risk: MoneyOut = Field(
-        description="A year of purchases at the customer's rhythm: what the shop loses a year "
-        "if this customer is gone (average check × 365 / usual interval)."
+        description="What the customer would spend in the next 12 months if won back: "
+        "BG/NBD purchases given alive × Gamma-Gamma spend once the models are fitted; before "
+        "that a repeat customer's own check × purchases a year at their rhythm, and a one-order "
+        "customer what the shop's buyers of that category spend in a year (never more, for "
+        "one order, than that)."
     )
     next_touch: str = Field(description="Link to the customer's next recommended touch.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -12,16 +13,14 @@ from app.core.db import utcnow
 from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
+from app.core.settings import Settings
+from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
-from app.lapse import repository
-from app.lapse.rhythm import (
-    Schedule,
-    annual_value_minor,
-    schedule,
-    statuses_between,
-    usual_interval,
-)
+from app.lapse import learning, repository, value
+from app.lapse.learning import RhythmBook
+from app.lapse.rhythm import Schedule, plan, statuses_between
 from app.lapse.schemas import LapsedCustomer, LapsedSort
+from app.ltv import repository as ltv_repository
 from app.projection.context import Batch
 
 
@@ -30,6 +29,17 @@ def stored_schedule(c: Customer) -> Schedule | None:
         return None
     assert c.lapse_at is not None and c.lost_at is not None
     return Schedule(c.usual_interval_days, c.at_risk_at, c.lapse_at, c.lost_at)
+
+
+def contact_of(c: Customer) -> dict[str, object]:
+    """Who the customer is, for a CRM that creates or updates its contact from a message."""
+    return {
+        "name": c.name,
+        "email": c.email,
+        "phone": c.phone,
+        "company": c.company,
+        "postal_address": c.postal_address,
+    }
 
 
 def _payload(c: Customer, status: str, now: datetime) -> dict[str, object]:
@@ -43,6 +53,7 @@ def _payload(c: Customer, status: str, now: datetime) -> dict[str, object]:
         "days_silent": round(silent, 3) if silent is not None else None,
         "value_at_risk": f"{c.value_at_risk_minor / 100:.2f}",
         "at": now.isoformat(),
+        "contact": contact_of(c),
     }
 
 
@@ -79,22 +90,86 @@ async def advance(session: AsyncSession, c: Customer, now: datetime) -> None:
     c.risk_since = None if active or sched is None else sched.at_risk_at
 
 
-async def on_ingest(ctx: Batch) -> None:
-    """Purchases or refunds changed: new rhythm, new schedule; a purchase reactivates."""
-    rules = ctx.settings.lapse
+def counted_times(orders: Iterable[OrderFacts]) -> list[datetime]:
+    return sorted(o.occurred_at for o in orders if o.counts)
+
+
+async def reschedule(ctx: Batch, book: RhythmBook | None = None) -> RhythmBook:
+    """New rhythm and schedule of the customers whose purchases changed (idempotent: the
+    stage step calls it first, so that a regular is judged on the same rhythm)."""
+    book = book or await learning.book(
+        ctx.session, ctx.settings, {ctx.customers[e].main_category for e in ctx.purchases_changed}
+    )
+    rules, zone = ctx.settings.lapse, ctx.settings.timezone
     for external_id in ctx.purchases_changed:
         c = ctx.customers[external_id]
-        times = [o.occurred_at for o in ctx.orders.get(external_id, []) if o.counts]
-        if not times or c.last_purchase_at is None:
+        sched = plan(
+            counted_times(ctx.orders.get(external_id, [])),
+            book.rhythm_days(c.main_category),
+            rules,
+            zone,
+        )
+        if sched is None:
             c.usual_interval_days = c.at_risk_at = c.lapse_at = c.lost_at = None
-            c.value_at_risk_minor = 0
         else:
-            interval = usual_interval(times, ctx.settings.rhythm_days(c.main_category), rules)
-            sched = schedule(c.last_purchase_at, interval, rules)
-            c.usual_interval_days = interval
+            c.usual_interval_days = sched.usual_interval_days
             c.at_risk_at, c.lapse_at, c.lost_at = sched.at_risk_at, sched.lapse_at, sched.lost_at
-            c.value_at_risk_minor = annual_value_minor(c.avg_check_minor, interval)
+    return book
+
+
+async def refresh_values(
+    session: AsyncSession,
+    book: RhythmBook,
+    customers: list[Customer],
+    purchases: dict[int, list[tuple[datetime, int]]],
+    now: datetime,
+) -> None:
+    """Value at risk of these customers from the current models (see app/lapse/value.py)."""
+    models = await value.current_models(session)
+    subjects = [
+        value.Subject(
+            purchases=purchases.get(c.id, []),
+            avg_check_minor=c.avg_check_minor,
+            usual_interval_days=c.usual_interval_days,
+            category_yearly_minor=book.yearly_spend_minor(c.main_category),
+        )
+        for c in customers
+    ]
+    for c, v in zip(customers, value.values_minor(models, subjects, now), strict=True):
+        c.value_at_risk_minor = v if c.purchase_count else 0
+        if c.risk_value_minor is not None:
+            c.risk_value_minor = c.value_at_risk_minor
+
+
+async def on_ingest(ctx: Batch) -> None:
+    """Purchases or refunds changed: new rhythm, schedule and value; a purchase reactivates."""
+    if not ctx.purchases_changed:
+        return
+    book = await reschedule(ctx)
+    changed = [ctx.customers[e] for e in sorted(ctx.purchases_changed)]
+    purchases = {
+        c.id: [(o.occurred_at, o.net_minor) for o in ctx.orders.get(c.external_id, []) if o.counts]
+        for c in changed
+    }
+    await refresh_values(ctx.session, book, changed, purchases, ctx.now)
+    for c in changed:
+        # New purchase facts start a new episode, judged on the whole new schedule: what a
+        # pass saw in between (a status the next purchase made moot) leaves no trace, so the
+        # result does not depend on when the projection ran.
+        c.episode_peak = "active"
         await advance(ctx.session, c, ctx.now)
+
+
+async def after_fit(session: AsyncSession, settings: Settings, now: datetime) -> None:
+    """With a new fit: learn the categories again and re-value the customers on the lapsed
+    list (the others are re-valued when they next buy or fall silent)."""
+    await learning.learn(session, now)
+    book = await learning.book(session, settings)
+    customers = await repository.not_active_customers(session)
+    by_pk: dict[int, list[tuple[datetime, int]]] = {c.id: [] for c in customers}
+    for pk, at, net in await ltv_repository.purchases_as_of(session, now, list(by_pk)):
+        by_pk[pk].append((at, net))
+    await refresh_values(session, book, customers, by_pk, now)
 
 
 async def lapsed_list(

@@ -44,10 +44,11 @@ class Summary:
 
 
 def summarise(purchases: Iterable[tuple[datetime, int]], as_of: datetime) -> Summary:
-    """(when, net amount in minor units) of counted purchases at or before as_of."""
+    """(when, net amount in minor units) of counted purchases (zero-amount ones included:
+    a gift is a purchase day) at or before as_of."""
     by_day: dict[date, int] = defaultdict(int)
     for at, amount in purchases:
-        if at <= as_of and amount > 0:
+        if at <= as_of:
             by_day[at.astimezone(UTC).date()] += amount
     if not by_day:
         return Summary(0, 0.0, 0.0, 0.0, None)

@@ -20,7 +20,10 @@ async def refresh_on_ingest(ctx: Batch) -> None:
     if ctx.purchases_changed:
         changed = [ctx.customers[c] for c in ctx.purchases_changed]
         purchases = [
-            (c.id, o.occurred_at, o.net_minor) for c in changed for o in ctx.orders[c.external_id]
+            (c.id, o.occurred_at, o.net_minor)
+            for c in changed
+            for o in ctx.orders[c.external_id]
+            if o.counts
         ]
         await service.refresh_predictions(
             ctx.session,

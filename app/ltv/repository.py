@@ -26,7 +26,8 @@ async def latest_fit(session: AsyncSession, as_of: datetime | None = None) -> Mo
 async def purchases_as_of(
     session: AsyncSession, as_of: datetime, customer_pks: Collection[int] | None = None
 ) -> list[tuple[int, datetime, int]]:
-    """(customer pk, when, net amount as of `as_of`) of every order placed at or before it.
+    """(customer pk, when, net amount as of `as_of`) of every order placed at or before it
+    that still counts as a purchase then.
 
     Refunds count only if they too happened at or before `as_of`, so a past answer does not
     change when a later refund arrives.
@@ -58,7 +59,12 @@ async def purchases_as_of(
     if customer_pks is not None:
         stmt = stmt.where(Order.customer_id.in_(list(customer_pks)))
     rows = await session.execute(stmt)
-    return [(pk, at, amount - round(refunded * 100)) for pk, at, amount, refunded in rows]
+    # A fully refunded order is undone; a zero-amount order (a gift) still counts.
+    return [
+        (pk, at, net)
+        for pk, at, amount, refunded in rows
+        if (net := amount - round(refunded * 100)) > 0 or amount == 0
+    ]
 
 
 async def customers_for_prediction(

@@ -18,6 +18,7 @@ from app.core.db import utcnow
 from app.core.money import from_minor
 from app.core.settings import Settings
 from app.customers.models import Customer
+from app.lapse import service as lapse_service
 from app.ltv import bgnbd, clv, gamma_gamma, repository
 from app.ltv.models import ModelFit
 from app.ltv.schemas import LtvOut, ModelOut, PredictedLtv, SimpleLtv
@@ -112,6 +113,8 @@ async def fit_models(session: AsyncSession, settings: Settings, as_of: datetime 
     session.add(row)
     await session.flush()
     await refresh_predictions(session, settings, None, now=as_of, fit=row)
+    # Category rhythms and values at risk are refreshed with every fit.
+    await lapse_service.after_fit(session, settings, utcnow())
     return row
 
 
@@ -295,7 +298,7 @@ async def customer_ltv(
     models = _models_of(fit)
     purchases = await repository.purchases_as_of(session, at, [customer.id])
     summary = clv.summarise([(when, amount) for _, when, amount in purchases], at)
-    counted = sorted(when for _, when, amount in purchases if amount > 0)
+    counted = sorted(when for _, when, _ in purchases)
     net = sum(amount for _, _, amount in purchases)
     avg_check = round(net / len(counted)) if counted else 0
     intervals = [(b - a).total_seconds() / 86400 for a, b in itertools.pairwise(counted)]

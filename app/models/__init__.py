@@ -1,11 +1,12 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
 from app.auth.models import ApiKey
-from app.cashback.models import CashbackEntry, Redemption
+from app.cashback.models import CashbackEntry, Redemption, TokenRevocation
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
 from app.events.models import Event
+from app.lapse.models import CategoryRhythm
 from app.ltv.models import CustomerPrediction, ModelFit
 from app.projection.models import PendingMark
 from app.stages.models import StageChange
@@ -19,6 +20,7 @@ __all__ = [
     "Base",
     "BitrixContact",
     "CashbackEntry",
+    "CategoryRhythm",
     "Customer",
     "CustomerPrediction",
     "Delivery",
@@ -29,6 +31,7 @@ __all__ = [
     "PendingMark",
     "Redemption",
     "StageChange",
+    "TokenRevocation",
     "Touch",
     "WebhookEndpoint",
 ]

@@ -126,7 +126,8 @@ async def fold_batch(
     marks = await repository.marks_of(session, [c.id for c in locked])
     if not marks:
         return 0
-    pending = {pk for _, pk, _ in marks}
+    # Erased customers are frozen (their marks are dropped, nothing is derived again).
+    pending = {pk for _, pk, _ in marks} - {c.id for c in locked if c.erased_at is not None}
     batch = Batch(
         session=session,
         settings=settings,

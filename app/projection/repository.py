@@ -83,7 +83,8 @@ async def fail(session: AsyncSession, pks: Collection[int], at: datetime) -> Non
 
 async def mark_all(session: AsyncSession, at: datetime, pks: Collection[int] | None) -> int:
     """One mark without an event for every customer (or the given ones): derive again."""
-    query = select(Customer.id, literal(at, UTCDateTime()))
+    # Erased customers are frozen: derived again, they would be planned touches.
+    query = select(Customer.id, literal(at, UTCDateTime())).where(Customer.erased_at.is_(None))
     retry = update(PendingMark).values(failed_at=None)
     if pks is not None:
         query = query.where(Customer.id.in_(list(pks)))

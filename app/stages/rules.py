@@ -28,7 +28,9 @@ class StageRules(BaseModel):
     regular_active_factor: float = Field(
         default=2.0,
         gt=0,
-        description="Still buying: the last purchase no longer ago than this × the usual interval.",
+        description="Still buying, when the customer's rhythm has no lapse schedule yet: the "
+        "last purchase no longer ago than this × the median interval. With a schedule, a "
+        "regular stays one until the moment their own rhythm makes them at risk.",
     )
     adherent_coverage_factor: float = Field(
         default=1.25,
@@ -43,6 +45,9 @@ class Facts:
     as_of: datetime
     purchase_count: int = 0
     last_purchase_at: datetime | None = None
+    # When silence makes the customer at risk by their own rhythm (app/lapse/rhythm.py, which
+    # knows their week); None: judged by regular_active_factor × the median interval.
+    still_buying_until: datetime | None = None
     interval_median_days: float | None = None
     interval_mean_days: float | None = None
     interval_stdev_days: float | None = None
@@ -104,11 +109,15 @@ def evaluate(f: Facts, rules: StageRules) -> Verdict:
     enough = f.purchase_count >= rules.regular_min_purchases
     steady = variation <= rules.regular_max_variation
     silent = (f.as_of - f.last_purchase_at).total_seconds() / 86400 if f.last_purchase_at else 0.0
-    allowed = rules.regular_active_factor * max(interval, 1.0)
-    active = silent <= allowed
-    review_at = (
-        f.last_purchase_at + timedelta(days=allowed) if f.last_purchase_at and active else None
-    )
+    if f.still_buying_until is not None:
+        until: datetime | None = f.still_buying_until
+    elif f.last_purchase_at is not None:
+        allowed = rules.regular_active_factor * max(interval, 1.0)
+        until = f.last_purchase_at + timedelta(days=allowed)
+    else:
+        until = None
+    active = until is None or f.as_of < until
+    review_at = until if active else None
     checks = {"enough_purchases": enough, "steady": steady, "active": active}
     if not (enough and steady and active):
         missing = []
@@ -122,8 +131,8 @@ def evaluate(f: Facts, rules: StageRules) -> Verdict:
             )
         if not active:
             missing.append(
-                f"a new purchase: silent {_days(silent)}, more than "
-                f"{rules.regular_active_factor:g}× the usual interval"
+                f"a new purchase: silent {_days(silent)}, longer than the customer's own "
+                "rhythm allows"
             )
         return Verdict("client", reasons, "regular", missing, review_at, checks)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,11 +13,19 @@ from app.core.db import queue_rows, utcnow
 from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.settings import Settings
+from app.customers import aggregates
 from app.customers import repository as customers_repository
+from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
 from app.events import repository as events_repository
 from app.events.schemas import EventIn, PurchaseEvent
 from app.events.service import customer_as_of, event_of, replay
+from app.lapse import learning
+from app.lapse import service as lapse_service
+from app.lapse.learning import RhythmBook
+from app.lapse.rhythm import plan
+from app.lapse.service import contact_of
+from app.ltv import repository as ltv_repository
 from app.projection.context import Batch
 from app.stages import repository
 from app.stages.models import StageChange
@@ -24,19 +34,23 @@ from app.stages.schemas import PyramidLevel, PyramidOut, StageOut
 
 
 def facts_of(
-    c: Customer, settings: Settings, as_of: datetime, referrals: int | None = None
+    c: Customer,
+    settings: Settings,
+    as_of: datetime,
+    referrals: int | None = None,
+    book: RhythmBook | None = None,
 ) -> Facts:
+    book = book or RhythmBook(settings)
     return Facts(
         as_of=as_of,
         purchase_count=c.purchase_count,
         last_purchase_at=c.last_purchase_at,
+        still_buying_until=c.at_risk_at,
         interval_median_days=c.interval_median_days,
         interval_mean_days=c.interval_mean_days,
         interval_stdev_days=c.interval_stdev_days,
         main_category=c.main_category,
-        category_rhythm_days=(
-            settings.category_rhythm_days.get(c.main_category) if c.main_category else None
-        ),
+        category_rhythm_days=book.configured_days(c.main_category),
         lead_level=c.lead_level,
         exclusive=c.exclusive,
         best_public_rating=c.best_public_rating,
@@ -44,14 +58,37 @@ def facts_of(
     )
 
 
+def _stage_message(
+    c: Customer, previous: str | None, verdict: Verdict, at: datetime
+) -> dict[str, object]:
+    return {
+        "customer_id": c.external_id,
+        "from": previous,
+        "to": verdict.stage,
+        "direction": (
+            "new" if previous is None else "up" if RANK[verdict.stage] > RANK[previous] else "down"
+        ),
+        "at": at.isoformat(),
+        "reasons": verdict.reasons,
+        "contact": contact_of(c),
+    }
+
+
 async def apply_stage(
-    session: AsyncSession, settings: Settings, c: Customer, now: datetime, changed_at: datetime
+    session: AsyncSession,
+    settings: Settings,
+    c: Customer,
+    now: datetime,
+    changed_at: datetime | Callable[[Verdict], datetime],
+    book: RhythmBook | None = None,
 ) -> Verdict:
-    """Re-evaluate one customer; on a change, record history and the outbox message."""
-    verdict = evaluate(facts_of(c, settings, now), settings.stages)
+    """Re-evaluate one customer; on a change (or the first stage), record history and the
+    outbox message. `changed_at` may be a function of the verdict: when the change happened."""
+    verdict = evaluate(facts_of(c, settings, now, book=book), settings.stages)
     c.stage_review_at = verdict.review_at
     if verdict.stage != c.stage or c.stage_since is None:
         previous = c.stage if c.stage_since is not None else None
+        at = changed_at(verdict) if callable(changed_at) else changed_at
         queue_rows(
             session,
             StageChange,
@@ -60,42 +97,104 @@ async def apply_stage(
                     "customer_id": c.id,
                     "from_stage": previous,
                     "to_stage": verdict.stage,
-                    "changed_at": changed_at,
+                    "changed_at": at,
                     "recorded_at": now,
                     "reasons": verdict.reasons,
                 }
             ],
         )
-        if previous is not None:
-            await emit(
-                session,
-                "customer.stage_changed",
-                {
-                    "customer_id": c.external_id,
-                    "from": previous,
-                    "to": verdict.stage,
-                    "direction": "up" if RANK[verdict.stage] > RANK[previous] else "down",
-                    "at": changed_at.isoformat(),
-                    "reasons": verdict.reasons,
-                },
-                customer_id=c.external_id,
-            )
+        await emit(
+            session,
+            "customer.stage_changed",
+            _stage_message(c, previous, verdict, at),
+            customer_id=c.external_id,
+        )
         c.stage = verdict.stage
-        c.stage_since = changed_at
+        c.stage_since = at
     return verdict
 
 
-async def on_ingest(ctx: Batch) -> None:
-    """Credit referrers whose referred customers bought, then re-evaluate every touched stage."""
-    latest: dict[str, datetime] = {}
-    for event in ctx.accepted:
-        seen = latest.get(event.customer_id)
-        latest[event.customer_id] = (
-            event.occurred_at if seen is None else max(seen, event.occurred_at)
+def _stage_at(
+    c: Customer,
+    orders: list[OrderFacts] | None,
+    at: datetime,
+    settings: Settings,
+    book: RhythmBook,
+) -> str:
+    """The stage the customer's facts at `at` give (purchases as of then; a lead only once
+    shown; other declarations as they are now)."""
+    facts = facts_of(c, settings, at, book=book)
+    if orders is not None:
+        agg = aggregates.compute([o for o in orders if o.occurred_at <= at])
+        facts = replace(
+            facts,
+            purchase_count=agg.purchase_count,
+            last_purchase_at=agg.last_purchase_at,
+            interval_median_days=agg.interval_median_days,
+            interval_mean_days=agg.interval_mean_days,
+            interval_stdev_days=agg.interval_stdev_days,
+            main_category=agg.main_category,
+            category_rhythm_days=book.configured_days(agg.main_category),
         )
+    if c.lead_at is not None and c.lead_at > at:
+        facts = replace(facts, lead_level=None)
+    if facts.last_purchase_at is not None and c.at_risk_at and c.last_purchase_at:
+        # The customer's allowance of silence, as their rhythm gives it now.
+        allowance = c.at_risk_at - c.last_purchase_at
+        facts = replace(facts, still_buying_until=facts.last_purchase_at + allowance)
+    return evaluate(facts, settings.stages).stage
+
+
+def crossing_moment(
+    c: Customer,
+    verdict: Verdict,
+    moments: list[datetime],
+    orders: list[OrderFacts] | None,
+    settings: Settings,
+    book: RhythmBook,
+    now: datetime,
+) -> datetime:
+    """The moment of the event that crossed into the verdict's stage: the earliest of this
+    batch's event times from which the stage holds (found by bisection; facts grow with
+    time). A stage that no event gives (a regular who fell silent) changed when the rhythm's
+    allowance ran out."""
+    if not moments:
+        return now
+    if _stage_at(c, orders, moments[-1], settings, book) != verdict.stage:
+        until = c.at_risk_at
+        return until if until is not None and moments[-1] <= until <= now else moments[-1]
+    lo, hi = 0, len(moments) - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if _stage_at(c, orders, moments[mid], settings, book) == verdict.stage:
+            hi = mid
+        else:
+            lo = mid + 1
+    return moments[lo]
+
+
+async def on_ingest(ctx: Batch) -> None:
+    """Credit referrers whose referred customers bought, then re-evaluate every touched stage
+    (on the rhythm the lapse step keeps, computed here first)."""
+    moments: dict[str, set[datetime]] = defaultdict(set)
+    for event in ctx.accepted:
+        moments[event.customer_id].add(event.occurred_at)
+    latest = {customer: max(times) for customer, times in moments.items()}
     await _credit_referrers(ctx, latest)
+    book = await lapse_service.reschedule(ctx)
     for external_id, c in list(ctx.customers.items()):
-        await apply_stage(ctx.session, ctx.settings, c, ctx.now, latest.get(external_id, ctx.now))
+        times = sorted(moments.get(external_id, ()))
+        if not times and external_id in latest:
+            times = [latest[external_id]]
+
+        def when(
+            verdict: Verdict, c: Customer = c, times: list[datetime] = times, e: str = external_id
+        ) -> datetime:
+            return crossing_moment(
+                c, verdict, times, ctx.orders.get(e), ctx.settings, book, ctx.now
+            )
+
+        await apply_stage(ctx.session, ctx.settings, c, ctx.now, when, book)
 
 
 async def _credit_referrers(ctx: Batch, latest: dict[str, datetime]) -> None:
@@ -129,14 +228,22 @@ async def stage_of(
     session: AsyncSession, settings: Settings, c: Customer, as_of: datetime | None
 ) -> StageOut:
     now = utcnow()
+    book = await learning.book(session, settings, compute_missing=False)
     if as_of is None:
-        verdict = evaluate(facts_of(c, settings, now), settings.stages)
-        since = c.stage_since if verdict.stage == c.stage else now
+        verdict = evaluate(facts_of(c, settings, now, book=book), settings.stages)
+        since = c.stage_since
+        if verdict.stage != c.stage:
+            # Time changed it and the worker has not recorded it yet.
+            review = c.stage_review_at
+            since = review if review is not None and review <= now else now
         at = now
     else:
         past = await customer_as_of(session, c, as_of)
+        times = [t for _, t, _ in await ltv_repository.purchases_as_of(session, as_of, [c.id])]
+        sched = plan(times, book.rhythm_days(past.main_category), settings.lapse, settings.timezone)
+        past.at_risk_at = sched.at_risk_at if sched else None
         referrals = await repository.referrals_converted_as_of(session, c.external_id, as_of)
-        verdict = evaluate(facts_of(past, settings, as_of, referrals), settings.stages)
+        verdict = evaluate(facts_of(past, settings, as_of, referrals, book), settings.stages)
         since = await repository.since_as_of(session, c.id, verdict.stage, as_of)
         at = as_of
     return StageOut(

@@ -8,7 +8,7 @@ customers gets a pending mark without an event (derive again from its remaining 
 its marks set aside after a failure are retried.
 
 Revision ID: 20261202_19a
-Revises: 0012_pending_marks
+Revises: 20261202_19b
 Create Date: 2026-12-02 05:00:00
 """
 
@@ -21,7 +21,7 @@ from alembic import op
 import app.core.db
 
 revision: str = "20261202_19a"
-down_revision: str | Sequence[str] | None = "0012_pending_marks"
+down_revision: str | Sequence[str] | None = "20261202_19b"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

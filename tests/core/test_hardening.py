@@ -31,7 +31,7 @@ async def test_metrics_by_route_template_and_request_ids(
     assert len(generated) == 32
     bad = (await client.get("/healthz", headers={"X-Request-ID": "no spaces\nallowed"})).headers
     assert bad["x-request-id"] != "no spaces\nallowed"
-    text = (await client.get("/metrics")).text
+    text = (await client.get("/metrics", headers=h)).text
     assert 'route="/v1/customers/{customer_id}"' in text
     assert "someone-special" not in text
     assert 'touchpoint_events_total{status="accepted",type="purchase"}' in text

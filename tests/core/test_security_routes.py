@@ -17,7 +17,8 @@ from app.wiring import ROUTERS
 from tests import factories as f
 from tests.conftest import KeyMaker
 
-PUBLIC = {"/healthz", "/readyz", "/metrics", "/dashboard", "/dashboard/{name}"}
+# The dashboard page, its assets and its presentation settings (locale, zone, currency).
+PUBLIC = {"/healthz", "/readyz", "/dashboard", "/dashboard/config.json", "/dashboard/{name}"}
 CUSTOMER_ONLY = {"/v1/me", "/v1/me/cashback"}
 
 

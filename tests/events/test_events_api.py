@@ -167,12 +167,92 @@ async def test_batch_reports_each_event(client: httpx.AsyncClient, make_key: Key
 
 async def test_batch_limit(client: httpx.AsyncClient, make_key: KeyMaker) -> None:
     h = await _writer(make_key)
-    events = [f.contact(f"c{i}") for i in range(1001)]
-    r = await client.post("/v1/events/batch", json={"events": events}, headers=h)
-    assert r.status_code in (413, 422)
+    over = [f.contact(f"c{i}") for i in range(1001)]
+    r = await client.post("/v1/events/batch", json={"events": over}, headers=h)
+    assert r.status_code == 413
     assert r.headers["content-type"] == PROBLEM
+    assert r.json()["type"].endswith("/payload-too-large")
+    assert r.json()["max_events"] == 1000
+    assert r.json()["detail"] == "A batch holds at most 1000 events."
+    assert (await client.get("/v1/customers/c0", headers=h)).status_code == 404
+    at_limit = await client.post("/v1/events/batch", json={"events": over[:1000]}, headers=h)
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json()["summary"] == {"accepted": 1000, "duplicate": 0, "rejected": 0}
+    assert [x["event_id"] for x in at_limit.json()["results"]] == [
+        e["event_id"] for e in over[:1000]
+    ]
+    assert (await client.get("/v1/customers/c999", headers=h)).status_code == 200
     empty = await client.post("/v1/events/batch", json={"events": []}, headers=h)
     assert empty.status_code == 422
+    assert empty.json()["type"].endswith("/validation")
+
+
+async def test_same_event_id_other_body_inside_one_batch_is_rejected(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _writer(make_key)
+    original = f.purchase("c1", amount="100.00", order_id="o1", event_id="e1")
+    other = original | {"amount": "200.00"}
+    r = await client.post(
+        "/v1/events/batch", json={"events": [original, other, original]}, headers=h
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == ["accepted", "rejected", "duplicate"]
+    assert r.json()["summary"] == {"accepted": 1, "duplicate": 1, "rejected": 1}
+    error = results[1]["error"]
+    assert error["type"].endswith("/idempotency-conflict") and error["status"] == 409
+    assert results[1]["event_id"] == "e1" and results[1]["received_at"] is None
+    assert results[2]["received_at"] == results[0]["received_at"]
+    c = await _customer(client, h, "c1")
+    assert c["purchases"]["net_revenue"] == "100.00"
+    assert c["purchases"]["purchase_count"] == 1
+    # The same conflict sent on its own later is refused the same way.
+    alone = await client.post("/v1/events", json=other, headers=h)
+    assert alone.status_code == 409 and alone.json()["type"].endswith("/idempotency-conflict")
+
+
+async def test_in_batch_conflict_whatever_became_of_the_first(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _writer(make_key)
+    stored = f.contact("c1", event_id="e-stored", reason="hello")
+    assert (await client.post("/v1/events", json=stored, headers=h)).status_code == 201
+    await client.post("/v1/events", json=f.purchase("c1", order_id="o1", amount="10.00"), headers=h)
+    refused = f.refund("c1", "o1", "10.01", event_id="e-refund")
+    r = await client.post(
+        "/v1/events/batch",
+        json={
+            "events": [
+                stored,  # a duplicate of a stored event …
+                stored | {"reason": "changed"},  # … then a different body under its id
+                refused,  # rejected: more than the order …
+                refused | {"amount": "5.00"},  # … then a different body under its id
+                refused,  # the same body as the first: the same answer
+            ]
+        },
+        headers=h,
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()["results"]
+    assert [x["status"] for x in results] == [
+        "duplicate",
+        "rejected",
+        "rejected",
+        "rejected",
+        "rejected",
+    ]
+    kinds = [x["error"]["type"].rsplit("/", 1)[1] if x["error"] else None for x in results]
+    assert kinds == [
+        None,
+        "idempotency-conflict",
+        "refund-exceeds-order",
+        "idempotency-conflict",
+        "refund-exceeds-order",
+    ]
+    c = await _customer(client, h, "c1")
+    assert c["purchases"]["net_revenue"] == "10.00"
+    assert c["relationship"]["contact_count"] == 1
 
 
 async def test_profile_last_writer_wins_by_event_time(

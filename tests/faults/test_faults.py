@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import json
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,7 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.processes import cli_key, serve
+from tests.processes import LogLines, cli_key, serve
 from tests.webhooks.servers import Receiver, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,18 +164,45 @@ async def test_graceful_shutdown_finishes_the_request_in_flight(tmp_path: Path) 
     url = f"sqlite+aiosqlite:///{tmp_path / 'g.db'}"
     key = cli_key(url)
     port = free_port()
-    proc = serve(url, port, "--no-worker")
-    events = [_event(i) for i in range(1000)]
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", timeout=60, headers={"Authorization": f"Bearer {key}"}
-    ) as c:
-        pending = asyncio.create_task(c.post("/v1/events/batch", json={"events": events}))
-        await asyncio.sleep(0.3)
+    proc = serve(url, port, "--no-worker", env_extra={"TOUCHPOINT_LOG_LEVEL": "INFO"}, logs=True)
+    log = LogLines(proc)
+    body = json.dumps({"events": [_event(i) for i in range(1000)]}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        # With `Expect: 100-continue` the server says "100 Continue" only when the endpoint
+        # starts reading the body: past authentication, the batch is in flight.
+        writer.write(
+            (
+                "POST /v1/events/batch HTTP/1.1\r\n"
+                f"Host: 127.0.0.1:{port}\r\n"
+                f"Authorization: Bearer {key}\r\n"
+                "Content-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n"
+                "Expect: 100-continue\r\n\r\n"
+            ).encode()
+        )
+        await writer.drain()
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 60)
+        assert interim.startswith(b"HTTP/1.1 100 "), interim
         proc.send_signal(signal.SIGTERM)
-        r = await pending
-    assert r.status_code == 200 and r.json()["summary"]["accepted"] == 1000
+        await asyncio.to_thread(log.wait_for, "Shutting down")
+        # Only now does the body leave: the server is shutting down with the batch in flight.
+        writer.write(body)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 60)  # to the end: the server closes
+    finally:
+        writer.close()
+    head, _, payload = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert json.loads(payload)["summary"] == {"accepted": 1000, "duplicate": 0, "rejected": 0}
     # uvicorn re-raises SIGTERM once it has shut down cleanly, hence -SIGTERM as exit status.
     assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    log.wait_for("Waiting for connections to close")
+    conn = sqlite3.connect(tmp_path / "g.db")
+    try:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1000,)
+    finally:
+        conn.close()
 
 
 async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:

@@ -338,3 +338,19 @@ def test_a_lone_surrogate_in_json_lines_rejects_its_row() -> None:
     (batch,) = list(batches(read_jsonl(io.StringIO(f"{good}\n{bad}\n"), None), 10))
     assert [r.order_id for r in batch.rows] == ["A-1"]
     assert [(line, "surrogate" in reason) for line, reason in batch.rejected] == [(2, True)]
+
+
+def test_a_zero_amount_is_a_gift_as_the_api_takes_it() -> None:
+    text = (
+        "date;order;customer;amount;kind\n"
+        + "2025-01-05;G-1;c1;0,00;\n"  # a gift order
+        + "2025-01-06;A-1;c1;1000,00;\n"
+        + "2025-01-06;A-1;c1;0,00;\n"  # a free line of a paid order
+        + "2025-01-07;A-1;c1;0,00;возврат\n"
+    )
+    (batch,) = _parse(text)
+    assert [(r.order_id, r.amount, r.lines) for r in batch.rows] == [
+        ("G-1", Decimal("0.00"), (2,)),
+        ("A-1", Decimal("1000.00"), (3, 4)),
+    ]
+    assert batch.rejected == [(5, "a refund of zero")]

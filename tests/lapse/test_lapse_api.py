@@ -59,7 +59,7 @@ async def test_episode_messages_once_and_reactivation(
     assert [t for t, _ in await _messages(app, "c1")][-1] == "customer.reactivated"
     assert (await client.get("/v1/customers/lapsed", headers=h)).json()["items"] == []
     # Silence again, as the worker sees it later: at_risk, then lapsed, each once.
-    for days, expected in ((3, "customer.at_risk"), (6, "customer.lapsed")):
+    for days, expected in ((4, "customer.at_risk"), (7, "customer.lapsed")):
         later = NOW + timedelta(days=days)
         monkeypatch.setattr(jobs, "utcnow", lambda later=later: later)
         assert await jobs.advance_due(app.state.db, settings) == 1
@@ -84,7 +84,7 @@ async def test_two_workers_do_not_double_process(
     events = [at(f.purchase(f"c{i}", category="coffee"), 0.5) for i in range(300)]
     await send(client, h, *events)
     assert await _messages(app) == []
-    later = NOW + timedelta(days=4)
+    later = NOW + timedelta(days=5)
     monkeypatch.setattr(jobs, "utcnow", lambda: later)
     monkeypatch.setattr(jobs, "BATCH", 50)
 
@@ -139,9 +139,8 @@ async def test_lapsed_list_sorting_filters_and_stable_pages(
         seen += [x["customer_id"] for x in page["items"]]
         cursor = page["next_cursor"]
     assert len(seen) == len(set(seen))
-    assert set(seen) == {f"c{i:02d}" for i in range(30)} - {"c05"} or set(seen) == {
-        f"c{i:02d}" for i in range(30)
-    }
+    # c05 sorts on the third page (by value at risk), which is read after it came back.
+    assert set(seen) == {f"c{i:02d}" for i in range(30)} - {"c05"}
     coffee = (
         await client.get(
             "/v1/customers/lapsed", params={"category": "coffee", "min_value": "2000"}, headers=h

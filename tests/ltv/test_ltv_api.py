@@ -4,10 +4,12 @@ import random
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import func, select
 
 from app.auth.scopes import Scope
+from app.core.settings import Settings
 from app.ltv.models import CustomerPrediction
 from tests import factories as f
 from tests.conftest import KeyMaker
@@ -23,6 +25,23 @@ async def _post(client: httpx.AsyncClient, h: dict[str, str], events: list[dict[
             "/v1/events/batch?wait=true", json={"events": events[start : start + 1000]}, headers=h
         )
         assert r.status_code == 200 and r.json()["summary"]["rejected"] == 0, r.text
+
+
+def _one(value: Any) -> float:
+    """The single number in what `lifetimes` returns (a scalar or a one-element array)."""
+    (number,) = np.ravel(value)
+    return float(number)
+
+
+def _prior_reference(rhythm_days: float) -> Any:
+    """`lifetimes`' BG/NBD set to the documented fallback priors (README: r 0.25, a 0.8, b 2.4,
+    alpha = r × the rhythm)."""
+    import lifetimes
+    import pandas as pd
+
+    ref = lifetimes.BetaGeoFitter()
+    ref.params_ = pd.Series({"r": 0.25, "alpha": 0.25 * rhythm_days, "a": 0.8, "b": 2.4})
+    return ref
 
 
 async def test_monthly_customer_is_worth_18000_a_year(
@@ -46,8 +65,15 @@ async def test_monthly_customer_is_worth_18000_a_year(
     assert float(simple["value"]) == pytest.approx(18000, rel=1e-3)
     assert body["average_days_between_orders"] == pytest.approx(365 / 12, abs=1e-4)
     assert body["model"] == "heuristic"  # a one-customer shop cannot be fitted
-    assert 0 < body["p_alive"] <= 1
-    assert body["expected_purchases"] > 5
+    # The documented priors for the shop's default 30-day rhythm, computed by the independent
+    # `lifetimes`: x = 12 repeat days, t_x = 365, T = 380 (to 2026-01-20).
+    ref = _prior_reference(Settings().default_rhythm_days)
+    assert body["p_alive"] == pytest.approx(
+        _one(ref.conditional_probability_alive(12, 365, 380)), abs=1e-6
+    )
+    expected = _one(ref.conditional_expected_number_of_purchases_up_to_time(365, 12, 365, 380))
+    assert body["expected_purchases"] == pytest.approx(expected, abs=1e-6)
+    assert body["predicted"]["expected_purchases"] == body["expected_purchases"]
     assert body["expected_next_purchase_at"] is not None
 
 
@@ -56,11 +82,23 @@ async def test_first_purchase_already_gets_an_answer(
 ) -> None:
     h = await _headers(make_key)
     await _post(client, h, [f.purchase("c1", days=0, amount="3000.00", category="furniture")])
-    body = (await client.get("/v1/customers/c1/ltv", headers=h)).json()
+    body = (await client.get("/v1/customers/c1/ltv", params={"as_of": f.ts(0.5)}, headers=h)).json()
     assert body["model"] == "heuristic"
-    assert body["simple"]["basis"].startswith("the usual rhythm of furniture")
-    assert float(body["predicted"]["value"]) > 0
+    rhythm = Settings().rhythm_days("furniture")
+    assert body["simple"]["basis"] == f"the usual rhythm of furniture ({rhythm:g} days)"
     assert body["p_alive"] == 1.0
+    # A first purchase: x = t_x = T = 0; each month's expected purchases from `lifetimes`,
+    # discounted at 10 % a year, times the average check (no repeat spend to blend in yet).
+    ref = _prior_reference(rhythm)
+    edges = [*range(30, 365, 30), 365]
+    cumulative = [
+        _one(ref.conditional_expected_number_of_purchases_up_to_time(t, 0, 0, 0)) for t in edges
+    ]
+    monthly = [b - a for a, b in zip([0.0, *cumulative[:-1]], cumulative, strict=True)]
+    value = sum(n * 1.1 ** (-t / 365) for n, t in zip(monthly, edges, strict=True)) * 3000
+    assert body["predicted"]["value"] == f"{value:.2f}"
+    assert body["predicted"]["expected_spend_per_purchase"] == "3000.00"
+    assert body["expected_purchases"] == pytest.approx(cumulative[-1], abs=1e-6)
 
 
 async def test_as_of_ignores_later_events(client: httpx.AsyncClient, make_key: KeyMaker) -> None:

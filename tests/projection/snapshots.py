@@ -65,4 +65,8 @@ def differences(left: Any, right: Any, path: str = "") -> list[str]:
             for i, (a, b) in enumerate(zip(left, right, strict=False))
             for d in differences(a, b, f"{path}[{i}]")
         ]
+    if isinstance(left, list) and isinstance(right, list):
+        only_left = [x for x in left if x not in right]
+        only_right = [x for x in right if x not in left]
+        return [f"{path}: only left {only_left!r}; only right {only_right!r}"]
     return [] if left == right else [f"{path}: {left!r} != {right!r}"]

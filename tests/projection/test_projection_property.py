@@ -127,4 +127,5 @@ async def test_batching_and_projection_timing_do_not_change_derived_state(
     await drain(db, cfg, now=NOW)
 
     expected = await derived_state(app, one)
-    assert differences(await derived_state(app, batched), expected) == []
+    found = differences(await derived_state(app, batched), expected)
+    assert not found, "\n".join(found)

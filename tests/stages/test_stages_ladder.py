@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from app.auth.scopes import Scope
 from app.core.outbox import OutboxMessage
+from app.customers.models import Customer
 from app.stages import jobs
 from app.stages.models import StageChange
 from app.stages.rules import Facts, StageRules, evaluate
@@ -104,7 +105,14 @@ async def test_walk_up_and_down_the_ladder(shop: Shop, app: Any) -> None:
     assert (await shop.stage("anna"))["stage"] == "adherent"
 
     async with app.state.db.sessionmaker() as s:
-        history = (await s.scalars(select(StageChange.to_stage).order_by(StageChange.id))).all()
+        history = (
+            await s.execute(
+                select(StageChange.from_stage, StageChange.to_stage)
+                .join(Customer, Customer.id == StageChange.customer_id)
+                .where(Customer.external_id == "anna")
+                .order_by(StageChange.id)
+            )
+        ).all()
         messages = (
             await s.scalars(
                 select(OutboxMessage.payload)
@@ -126,11 +134,12 @@ async def test_walk_up_and_down_the_ladder(shop: Shop, app: Any) -> None:
         "advocate",
         "adherent",
     ]
-    assert [m["to"] for m in messages] == anna[1:]
-    assert [m["from"] for m in messages] == anna[:-1]
-    assert messages[-1]["direction"] == "down"
-    assert [h for h in history if h in anna]  # history holds every change
-    assert history.count("advocate") >= 2
+    # The first stage is announced too: a CRM hears of a new prospect ("from": null).
+    assert [m["to"] for m in messages] == anna
+    assert [m["from"] for m in messages] == [None, *anna[:-1]]
+    assert messages[0]["direction"] == "new" and messages[-1]["direction"] == "down"
+    # The history holds every change, the first one out of no stage at all.
+    assert [tuple(h) for h in history] == list(zip([None, *anna[:-1]], anna, strict=True))
 
 
 async def test_refund_undoes_a_purchase_on_the_ladder(shop: Shop) -> None:

@@ -33,7 +33,9 @@ async def test_queue_claim_outcome_and_contact_closing(
         at(f.profile("c2", email="c2@example.com"), 40),
     )
     t1 = (await client.get("/v1/customers/c1/next-touch", headers=h)).json()
-    assert t1["playbook"] in ("lead_nurture", "second_cycle") and t1["reason"] and t1["channel"]
+    # A lead with no touch yet gets the first nurture touch, on the one channel it can be reached.
+    assert (t1["playbook"], t1["reason_key"], t1["channel"]) == ("lead_nurture", "welcome", "email")
+    assert t1["reason"]
     later = (NOW + timedelta(days=60)).isoformat()
     queue = (await client.get("/v1/touches/due", params={"before": later}, headers=h)).json()
     assert {t["customer_id"] for t in queue["items"]} == {"c1", "c2"}

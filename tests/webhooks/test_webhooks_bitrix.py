@@ -102,7 +102,7 @@ async def test_every_change_reaches_the_portal_without_tripping_its_limit(
         assert len(portal.contacts) == 2  # Anna found by e-mail, Boris created once
         boris = portal.contacts[1]
         assert (boris["ORIGINATOR_ID"], boris["ORIGIN_ID"]) == ("touchpoint", "boris")
-        assert len(portal.comments) == 5  # 2 stage changes, 3 lapses
+        assert len(portal.comments) == 7  # 2 first stages (prospect), 2 stage changes, 3 lapses
         assert {c["ENTITY_ID"] for c in portal.comments} == {"1", "2"}
         assert len(portal.todos) == 2 and portal.todos[0]["title"] == "call: we miss you"
         assert len(portal.deals) == 2  # the 100.00 lapse is below the deal threshold
