@@ -15,6 +15,7 @@ from rich.console import Console
 from app.auth.keys import IssuedKey, count_keys, create_key
 from app.auth.scopes import Scope, parse_scopes
 from app.core.db import create_database
+from app.core.errors import Unprocessable
 from app.core.middleware import setup_logging
 from app.core.migrate import upgrade
 from app.core.settings import Settings, get_settings
@@ -159,6 +160,64 @@ def fit(
             await db.dispose()
 
     asyncio.run(_fit())
+
+
+@cli.command()
+def backtest(
+    calibration_end: Annotated[
+        datetime,
+        typer.Option("--calibration-end", help="Fit on facts at or before this (RFC 3339, UTC)."),
+    ],
+    holdout_end: Annotated[
+        datetime | None,
+        typer.Option("--holdout-end", help="Score on what happened up to this (default now)."),
+    ] = None,
+) -> None:
+    """Back-test BG/NBD, MBG/NBD and Pareto/NBD on the shop's history and store the report."""
+    from app.ltv.service import backtest_out, run_backtest
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    start = calibration_end if calibration_end.tzinfo else calibration_end.replace(tzinfo=UTC)
+    end = (
+        holdout_end
+        if holdout_end is None or holdout_end.tzinfo
+        else holdout_end.replace(tzinfo=UTC)
+    )
+
+    async def _run() -> None:
+        db = create_database(settings)
+        try:
+            async with db.sessionmaker() as session, session.begin():
+                out = backtest_out(await run_backtest(session, settings, start, end))
+        finally:
+            await db.dispose()
+        print(
+            f"back-test {out.id}: calibration to {out.calibration_end.isoformat()}, holdout to "
+            f"{out.holdout_end.isoformat()} ({out.horizon_days:g} days); customers "
+            f"{out.customers}, repeat {out.repeat_customers}"
+        )
+        for m in [*out.models, *([out.fallback] if out.fallback else [])]:
+            error = f"{m.aggregate_error:+.2%}" if m.aggregate_error is not None else "n/a"
+            params = ", ".join(f"{k}={v:.4g}" for k, v in m.params.items())
+            print(
+                f"  {m.model:10s} predicted {m.predicted_repeat_purchases:10.1f}  actual "
+                f"{m.actual_repeat_purchases:7d}  aggregate error {error:>8s}  MAE {m.mae:.4f}"
+                f"  {params}"
+            )
+        if out.spend is not None and out.spend.aggregate_error is not None:
+            print(
+                f"  spend (Gamma-Gamma): predicted mean {out.spend.predicted_mean_spend:.2f}, "
+                f"actual {out.spend.actual_mean_spend:.2f} "
+                f"({out.spend.aggregate_error:+.2%}), MAE {out.spend.mae:.2f}"
+            )
+        print(f"chosen: {out.chosen_model or 'none (fallback)'}: {out.reason}")
+
+    try:
+        asyncio.run(_run())
+    except Unprocessable as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from exc
 
 
 @cli.command("import")

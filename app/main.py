@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from app import __version__
+from app.auth.keys import KeyCache
 from app.core.db import create_database
 from app.core.errors import install_error_handlers
 from app.core.middleware import BodyLimit, RateLimit, RequestContext
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, run_worker: bool = False) -> Fa
     )
     app.state.settings = settings
     app.state.db = db
+    app.state.key_cache = KeyCache(settings.api_key_cache_seconds)
     app.state.rate_limit_store = (
         bucket_store(settings.rate_limit_per_second, settings.rate_limit_burst, settings.redis_url)
         if settings.rate_limit_per_second > 0

@@ -19,7 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from app.events.repository import new_customer_row
+from app.customers.repository import new_customer_row
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_ADMIN = os.environ.get(
@@ -146,3 +146,25 @@ async def copy_customers(conn: asyncpg.Connection, records: list[dict[str, Any]]
     columns = [*base, *extra]
     rows = [tuple({**base, **r}.get(c) for c in columns) for r in records]
     await conn.copy_records_to_table("customers", records=rows, columns=columns)
+
+
+@contextlib.contextmanager
+def worker_process(url: str) -> Iterator[None]:
+    """One `touchpoint worker` process against `url` for the duration of the block."""
+    env = {**os.environ, "TOUCHPOINT_DATABASE_URL": url, "TOUCHPOINT_LOG_LEVEL": "WARNING"}
+    env["TOUCHPOINT_WORKER_POLL_SECONDS"] = "0.1"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()

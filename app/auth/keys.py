@@ -51,5 +51,39 @@ async def find_active_key(session: AsyncSession, raw: str) -> ApiKey | None:
     return row
 
 
+@dataclass(frozen=True)
+class VerifiedKey:
+    id: int
+    scopes: frozenset[str]
+
+
+class KeyCache:
+    """Verified API keys by digest for a few seconds: most requests of a shop's backend or
+    CRM reuse one key, and looking it up again on every request costs a query each.
+
+    Only keys found active are kept; a revoked key stops working within `ttl_seconds`.
+    """
+
+    def __init__(self, ttl_seconds: float, max_keys: int = 10_000) -> None:
+        self.ttl, self.max_keys = ttl_seconds, max_keys
+        self._keys: dict[str, tuple[VerifiedKey, float]] = {}
+
+    async def find(self, session: AsyncSession, raw: str, now: float) -> VerifiedKey | None:
+        digest = hash_key(raw)
+        hit = self._keys.get(digest)
+        if hit is not None and hit[1] > now:
+            return hit[0]
+        row = await find_active_key(session, raw)
+        if row is None:
+            self._keys.pop(digest, None)
+            return None
+        found = VerifiedKey(row.id, frozenset(row.scopes))
+        if self.ttl > 0:
+            if len(self._keys) >= self.max_keys:
+                self._keys.clear()
+            self._keys[digest] = (found, now + self.ttl)
+        return found
+
+
 async def count_keys(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(ApiKey)) or 0)

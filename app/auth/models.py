@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, BigIntPK, JSONDoc, UTCDateTime, utcnow
@@ -21,3 +21,28 @@ class ApiKey(Base):
     scopes: Mapped[list[str]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class CustomerToken(Base):
+    """A customer token issued to a mobile app, by its JWT id: revoking it refuses the token."""
+
+    __tablename__ = "customer_tokens"
+    __table_args__ = (Index("ix_customer_tokens_customer", "customer_id"),)
+
+    jti: Mapped[str] = mapped_column(String(64), primary_key=True)
+    # The sender's customer id (the token's `sub`).
+    customer_id: Mapped[str] = mapped_column(String(200))
+    issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+
+
+class InstanceSecret(Base):
+    """Secrets the deployment generates once and keeps (e.g. the customer-token key when
+    TOUCHPOINT_TOKEN_SECRET is not set), shared by every replica through the database."""
+
+    __tablename__ = "instance_secrets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.keys import KEY_PREFIX, find_active_key
+from app.auth.keys import KEY_PREFIX
 from app.auth.scopes import Scope
 from app.core.db import Session
 from app.core.errors import Forbidden, Unauthenticated
@@ -31,9 +33,11 @@ class Principal:
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 
-# Other kinds of bearer token (customer tokens) register a resolver here: prefix -> resolver.
-TokenResolver = Callable[[Request, str], Awaitable[Principal | None]]
-token_resolvers: dict[str, TokenResolver] = {}
+# Other kinds of bearer token (customer tokens) register a resolver here: prefix (or a tuple
+# of prefixes) -> resolver. A resolver answers the principal, None for a token it does not
+# know, or raises Unauthenticated with a reason the caller should read.
+TokenResolver = Callable[[Request, AsyncSession, str], Awaitable[Principal | None]]
+token_resolvers: dict[str | tuple[str, ...], TokenResolver] = {}
 
 
 async def current_principal(request: Request, session: Session, creds: Credentials) -> Principal:
@@ -41,14 +45,14 @@ async def current_principal(request: Request, session: Session, creds: Credentia
         raise Unauthenticated("Send an API key as 'Authorization: Bearer <key>'.")
     raw = creds.credentials
     if raw.startswith(KEY_PREFIX) and len(raw) < 200:
-        key = await find_active_key(session, raw)
+        key = await request.app.state.key_cache.find(session, raw, time.monotonic())
         if key is not None:
-            principal = Principal(kind="key", key_id=key.id, scopes=frozenset(key.scopes))
+            principal = Principal(kind="key", key_id=key.id, scopes=key.scopes)
             request.state.principal = principal
             return principal
     for prefix, resolve in token_resolvers.items():
         if raw.startswith(prefix):
-            resolved = await resolve(request, raw)
+            resolved = await resolve(request, session, raw)
             if resolved is not None:
                 request.state.principal = resolved
                 return resolved

@@ -56,14 +56,3 @@ class Redemption(Base):
     status_code: Mapped[int] = mapped_column()
     response: Mapped[dict[str, Any]] = mapped_column(JSONDoc)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
-
-
-class TokenRevocation(Base):
-    """Customer tokens of this sender's customer id issued before `revoked_before` are void
-    (the customer was erased: a later customer with the same id must not be reachable with
-    them)."""
-
-    __tablename__ = "customer_token_revocations"
-
-    customer_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    revoked_before: Mapped[datetime] = mapped_column(UTCDateTime)

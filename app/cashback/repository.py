@@ -14,7 +14,7 @@ from app.customers.models import Customer
 
 async def lock_customer(session: AsyncSession, customer_id: str) -> Customer | None:
     return await session.scalar(
-        select(Customer).where(Customer.external_id == customer_id).with_for_update()
+        select(Customer).where(Customer.external_id == customer_id).with_for_update(key_share=True)
     )
 
 
@@ -127,6 +127,9 @@ async def lock_customers_by_pk(session: AsyncSession, pks: Collection[int]) -> d
     if not pks:
         return {}
     rows = await session.scalars(
-        select(Customer).where(Customer.id.in_(sorted(pks))).order_by(Customer.id).with_for_update()
+        select(Customer)
+        .where(Customer.id.in_(sorted(pks)))
+        .order_by(Customer.id)
+        .with_for_update(key_share=True)
     )
     return {c.id: c for c in rows}

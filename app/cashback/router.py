@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Header, Path, Request, Response
 from fastapi.responses import JSONResponse
 
 from app.auth.principal import CurrentPrincipal, Principal, require
 from app.auth.scopes import Scope
-from app.cashback import service
+from app.cashback import customer_tokens, service
 from app.cashback.schemas import CashbackOut, MeOut, RedemptionIn, RedemptionOut, TokenOut
 from app.core.db import Session
 from app.core.errors import PROBLEM_JSON, Forbidden
@@ -84,11 +84,37 @@ async def redeem(
 async def issue_token(
     request: Request, session: Session, _: CashbackWriter, customer_id: CustomerIdPath
 ) -> TokenOut:
-    """A short-lived token for the customer's mobile app: it reads /v1/me and /v1/me/cashback
-    of this customer and nothing else."""
+    """A short-lived token for the customer's mobile app: a JWT (`sub` the customer id, `aud`,
+    `iat`, `exp`, `jti`) that reads /v1/me and /v1/me/cashback of this customer and nothing
+    else. A gateway can verify it with the keys at /.well-known/jwks.json (EdDSA or RS256)."""
     c = await current_customer(session, request.app.state.settings, customer_id)
-    token, expires = service.issue_token(request.app.state.settings, c)
-    return TokenOut(token=token, expires_at=expires)
+    issued = await service.issue_token(session, request.app.state.settings, c)
+    return TokenOut(token=issued.token, expires_at=issued.expires_at, jti=issued.jti)
+
+
+@router.delete("/v1/customers/{customer_id}/tokens/{jti}", status_code=204, response_class=Response)
+async def revoke_token(
+    session: Session,
+    _: CashbackWriter,
+    customer_id: CustomerIdPath,
+    jti: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$")],
+) -> Response:
+    """Revoke one customer token by its `jti`: it is refused (401) from now on."""
+    await customer_tokens.revoke(session, customer_id, jti)
+    return Response(status_code=204)
+
+
+@router.get("/.well-known/jwks.json", tags=["auth"])
+async def jwks(request: Request, session: Session) -> JSONResponse:
+    """The public keys customer tokens are signed with (RFC 7517), for gateways that verify
+    tokens themselves. Empty with HS256: a shared secret is never published."""
+    settings = request.app.state.settings
+    published = (
+        (await customer_tokens.keys(session, settings)).jwks()
+        if settings.customer_token_algorithm != "HS256"
+        else {"keys": []}
+    )
+    return JSONResponse(published, headers={"Cache-Control": "public, max-age=300"})
 
 
 @router.get("/v1/me", response_model=MeOut)

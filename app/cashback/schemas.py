@@ -52,8 +52,9 @@ class RedemptionOut(BaseModel):
 
 
 class TokenOut(BaseModel):
-    token: str
+    token: str = Field(description="A JWT (RFC 7519); send it as `Authorization: Bearer …`.")
     expires_at: datetime
+    jti: str = Field(description="The token's id: DELETE …/tokens/{jti} revokes it.")
 
 
 class MeOut(BaseModel):

@@ -10,7 +10,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.cashback import repository, revocation, rules, tokens
+from app.cashback import customer_tokens, repository, rules, tokens
 from app.cashback.models import CashbackEntry, Redemption
 from app.cashback.schemas import CashbackOut, Movement, RedemptionOut
 from app.core.db import utcnow
@@ -390,18 +390,9 @@ async def announce_expiring(
     return len(lots)
 
 
-def issue_token(settings: Settings, c: Customer) -> tuple[str, datetime]:
-    return tokens.issue(
-        settings.token_secret, c.external_id, settings.customer_token_ttl_seconds, utcnow()
-    )
+async def issue_token(session: AsyncSession, settings: Settings, c: Customer) -> tokens.Issued:
+    return await customer_tokens.issue(session, settings, c.external_id)
 
 
-async def resolve_token(request: Request, raw: str) -> Principal | None:
-    verified = tokens.verify_claims(request.app.state.settings.token_secret, raw, utcnow())
-    if verified is None:
-        return None
-    customer_id, issued_at = verified
-    async with request.app.state.db.sessionmaker() as session:
-        if await revocation.is_revoked(session, customer_id, issued_at):
-            return None
-    return Principal(kind="customer", customer_id=customer_id)
+async def resolve_token(request: Request, session: AsyncSession, raw: str) -> Principal | None:
+    return await customer_tokens.resolve(session, request.app.state.settings, raw)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import time
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -10,13 +12,13 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from app.cashback.rules import CashbackRules
+from app.cashback.tokens import configured_keys
 from app.lapse.categories import CategoryClasses
 from app.lapse.rhythm import LapseRules
 from app.stages.rules import StageRules
 from app.touches.planner import TouchRules
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./var/touchpoint.db"
-DEV_TOKEN_SECRET = "dev-only-token-secret-change-me"
 
 DEFAULT_CATEGORY_RHYTHM_DAYS: dict[str, float] = {
     "coffee": 2.0,
@@ -49,8 +51,16 @@ class Settings(BaseSettings):
     max_future_skew_seconds: int = Field(default=300, ge=0)
     max_batch_events: int = Field(default=1000, ge=1, le=10_000)
 
-    # Signs customer-scoped tokens for mobile apps; must be set in production.
-    token_secret: str = DEV_TOKEN_SECRET
+    # Customer tokens for mobile apps are JWTs. HS256 signs with `token_secret`; without it a
+    # random secret is generated once and kept in the database (never a constant). EdDSA or
+    # RS256 sign with a configured private key (PEM, inline or in a file) and publish the
+    # public key at /.well-known/jwks.json.
+    token_secret: str | None = Field(default=None, min_length=32)
+    customer_token_algorithm: Literal["HS256", "EdDSA", "RS256"] = "HS256"
+    customer_token_private_key: str | None = None
+    customer_token_private_key_file: Path | None = None
+    customer_token_audience: str = Field(default="touchpoint-customer", min_length=1)
+    customer_token_issuer: str | None = None
     customer_token_ttl_seconds: int = Field(default=3600, ge=60, le=30 * 86400)
 
     webhook_allow_private: bool = False
@@ -60,15 +70,27 @@ class Settings(BaseSettings):
     )
     webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
     webhook_lease_seconds: float = Field(default=120.0, gt=0)
+    # How long one worker pass waits for its delivery lanes; a slower lane goes on in the
+    # background and only its own endpoint waits for it.
+    webhook_round_seconds: float = Field(default=0.5, gt=0, le=60)
     # An endpoint failing without a single success for this long is disabled.
     webhook_disable_after_hours: float = Field(default=120.0, gt=0)
     # Bitrix24: requests per second per portal unless the endpoint says otherwise; and from
     # which yearly value a lapsed customer gets a win-back deal.
     bitrix_rate_limit_per_second: float = Field(default=2.0, gt=0)
     bitrix_deal_min_value: float = Field(default=10000.0, ge=0)
+    # A to-do's deadline falls in these hours of the customer's time zone, on these ISO
+    # weekdays (Monday 1); reminders this many minutes before it.
+    bitrix_workday_start: time = time(9, 0)
+    bitrix_workday_end: time = time(18, 0)
+    bitrix_workdays: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], min_length=1)
+    bitrix_ping_offsets_minutes: list[int] = Field(default_factory=lambda: [0, 15])
     worker_poll_seconds: float = Field(default=1.0, gt=0, le=3600)
     # Customers derived per projection transaction: larger batches amortise the set-based
     # queries of each step; smaller ones hold fewer row locks for less time.
+    # Verified API keys are remembered this long in each process (a revoked key stops
+    # working within it); 0 looks every request's key up.
+    api_key_cache_seconds: float = Field(default=5.0, ge=0, le=300)
     projection_batch_customers: int = Field(default=500, ge=1, le=50_000)
 
     log_level: str = "INFO"
@@ -111,6 +133,9 @@ class Settings(BaseSettings):
     ltv_annual_discount_rate: float = Field(default=0.10, ge=0, le=1)
     ltv_default_horizon_days: int = Field(default=365, ge=1, le=3650)
     ltv_refit_hours: float = Field(default=24.0, gt=0)
+    # Purchase model: "auto" takes the one with the lowest holdout error on the latest
+    # back-test (BG/NBD until there is one); "bgnbd", "mbgnbd" or "paretonbd" forces it.
+    ltv_model: Literal["auto", "bgnbd", "mbgnbd", "paretonbd"] = "auto"
 
     @field_validator("timezone")
     @classmethod
@@ -123,12 +148,25 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:
+        if self.customer_token_algorithm != "HS256" and not (
+            self.customer_token_private_key or self.customer_token_private_key_file
+        ):
+            raise ValueError(
+                f"TOUCHPOINT_CUSTOMER_TOKEN_ALGORITHM={self.customer_token_algorithm} needs "
+                "TOUCHPOINT_CUSTOMER_TOKEN_PRIVATE_KEY or _PRIVATE_KEY_FILE (PEM)"
+            )
+        if self.customer_token_algorithm != "HS256":
+            # Load the key pair now: a wrong key or path fails at start-up, not at first use.
+            configured_keys(
+                self.customer_token_algorithm,
+                self.customer_token_private_key,
+                self.customer_token_private_key_file,
+            )
+        if not self.bitrix_workday_start < self.bitrix_workday_end:
+            raise ValueError("TOUCHPOINT_BITRIX_WORKDAY_START must come before _END")
+        if not set(self.bitrix_workdays) <= set(range(1, 8)):
+            raise ValueError("TOUCHPOINT_BITRIX_WORKDAYS are ISO weekdays, 1 to 7")
         if self.env == "production":
-            if self.token_secret == DEV_TOKEN_SECRET or len(self.token_secret) < 32:
-                raise ValueError(
-                    "TOUCHPOINT_TOKEN_SECRET must be set to a random string of at least "
-                    "32 characters in production"
-                )
             if self.metrics_token is not None and len(self.metrics_token) < 32:
                 raise ValueError(
                     "TOUCHPOINT_METRICS_TOKEN must be a random string of at least 32 characters "

@@ -21,7 +21,7 @@ async def by_external_id(session: AsyncSession, customer_id: str) -> Customer | 
 async def lock_by_external_id(session: AsyncSession, customer_id: str) -> Customer | None:
     """The customer, locked for this transaction (writers of its facts wait)."""
     return await session.scalar(
-        select(Customer).where(Customer.external_id == customer_id).with_for_update()
+        select(Customer).where(Customer.external_id == customer_id).with_for_update(key_share=True)
     )
 
 
@@ -42,7 +42,7 @@ async def claim_due(
         .where(due_column <= now)
         .order_by(due_column)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return list(rows)
 
@@ -155,14 +155,20 @@ async def lock(
     session: AsyncSession, pks: Collection[int], skip_locked: bool = False
 ) -> list[Customer]:
     """Load and lock these customers in id order (rows other transactions hold are waited
-    for, or skipped with `skip_locked`)."""
+    for, or skipped with `skip_locked`).
+
+    Every customer-row lock is `FOR NO KEY UPDATE` (`key_share`): the foreign-key checks of
+    inserts that name a customer (events, orders, pending marks) take `FOR KEY SHARE`, which
+    it does not block, so writers never wait for a fold, and two folds that each mark the
+    other's customer pending (referrals) cannot deadlock.
+    """
     if not pks:
         return []
     rows = await session.scalars(
         select(Customer)
         .where(Customer.id.in_(list(pks)))
         .order_by(Customer.id)
-        .with_for_update(skip_locked=skip_locked)
+        .with_for_update(skip_locked=skip_locked, key_share=True)
         .execution_options(populate_existing=True)
     )
     return list(rows)

@@ -7,10 +7,11 @@ the worker or, for a customer read or written at once, in that request.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +51,8 @@ from app.events.schemas import (
     ReviewEvent,
 )
 from app.projection import repository as marks
+
+T = TypeVar("T")
 
 __all__ = [
     "FutureEvent",
@@ -369,6 +372,19 @@ def event_of(row: Event, external_id: str) -> EventIn:
 def replay(customer: Customer, events: Iterable[EventIn]) -> Customer:
     """The customer as these events describe it (a detached copy): the same fold and the
     same aggregates as the projection, so a past moment can be reproduced exactly."""
+    copy, _ = replay_at(customer, events, frozenset(), lambda c: None)
+    return copy
+
+
+def replay_at(
+    customer: Customer,
+    events: Iterable[EventIn],
+    moments: Collection[str],
+    visit: Callable[[Customer], T],
+) -> tuple[Customer, dict[str, T]]:
+    """One pass over the customer's events in time order: at each event whose id is in
+    `moments`, `visit` sees the customer as the events up to and including it describe it.
+    Returns the final copy and what `visit` answered, by event id."""
     copy = Customer(
         id=customer.id,
         external_id=customer.external_id,
@@ -381,24 +397,36 @@ def replay(customer: Customer, events: Iterable[EventIn]) -> Customer:
         stage="prospect",
         status="active",
     )
-    orders: dict[str, list[Any]] = {}
+    purchases: dict[str, PurchaseEvent] = {}
     refunds: list[RefundEvent] = []
+    seen: dict[str, T] = {}
     for event in events:
         fold(copy, event)
         if isinstance(event, PurchaseEvent):
-            orders[event.order_id] = [event, 0]
+            purchases[event.order_id] = event
         elif isinstance(event, RefundEvent):
             refunds.append(event)
+        if event.event_id in moments:
+            _aggregate(copy, purchases, refunds)
+            seen[event.event_id] = visit(copy)
+    _aggregate(copy, purchases, refunds)
+    return copy, seen
+
+
+def _aggregate(
+    copy: Customer, purchases: dict[str, PurchaseEvent], refunds: list[RefundEvent]
+) -> None:
+    refunded: dict[str, int] = defaultdict(int)
     for r in refunds:
-        if r.order_id in orders:
-            orders[r.order_id][1] += to_minor(r.amount)
+        refunded[r.order_id] += to_minor(r.amount)
     facts = [
-        aggregates.OrderFacts(p.order_id, p.occurred_at, to_minor(p.amount), refunded, p.category)
-        for p, refunded in orders.values()
+        aggregates.OrderFacts(
+            p.order_id, p.occurred_at, to_minor(p.amount), refunded[p.order_id], p.category
+        )
+        for p in purchases.values()
     ]
     for name, value in aggregates.compute(facts).as_columns().items():
         setattr(copy, name, value)
-    return copy
 
 
 async def customer_as_of(session: AsyncSession, customer: Customer, as_of: datetime) -> Customer:

@@ -34,7 +34,7 @@ async def fitted(session: AsyncSession) -> bool:
     kind = await session.scalar(
         select(ModelFit.kind).order_by(ModelFit.fitted_at.desc(), ModelFit.id.desc()).limit(1)
     )
-    return kind == "bgnbd+gg"
+    return kind is not None and kind != "heuristic"  # any fitted purchase model
 
 
 async def lapsed_page(
@@ -149,6 +149,6 @@ async def not_active_customers(session: AsyncSession) -> list[Customer]:
             select(Customer)
             .where(Customer.risk_value_minor.is_not(None))
             .order_by(Customer.id)
-            .with_for_update(skip_locked=True)
+            .with_for_update(skip_locked=True, key_share=True)
         )
     )

@@ -1,6 +1,7 @@
 """Value at risk: what a lapsed customer would spend in the next 12 months if won back.
 
-With fitted models (BG/NBD + Gamma-Gamma): E[purchases in 365 days | alive] from BG/NBD — the
+With fitted models (the purchase model in use — BG/NBD, MBG/NBD or Pareto/NBD — and
+Gamma-Gamma): E[purchases in 365 days | alive] from the purchase model — the
 customer's purchase rate given their history, with dropout after each future purchase — times
 the spend Gamma-Gamma expects per purchase (the population mean for customers without a paid
 repeat purchase: spend models use positive-spend repeaters only). Without a fit: a repeat
@@ -17,26 +18,26 @@ from datetime import datetime
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.ltv import bgnbd, clv, gamma_gamma
+from app.ltv import clv, gamma_gamma, purchase
 from app.ltv import repository as ltv_repository
 from app.ltv.models import ModelFit
 
 HORIZON_DAYS = 365.0
-FITTED = "bgnbd+gg"
 
 
 @dataclass(frozen=True)
 class Fitted:
-    bg: bgnbd.BgNbdParams
+    purchases: purchase.PurchaseModel
     gg: gamma_gamma.GammaGammaParams
 
 
 def fitted_of(fit: ModelFit | None) -> Fitted | None:
-    if fit is None or fit.kind != FITTED:
+    """The fitted models ("<purchase model>+gg"), or None for the fallback priors."""
+    if fit is None or not fit.kind.endswith("+gg"):
         return None
     p = fit.params
     return Fitted(
-        bgnbd.BgNbdParams(p["r"], p["alpha"], p["a"], p["b"]),
+        purchase.from_stored(fit.kind.removesuffix("+gg"), p),
         gamma_gamma.GammaGammaParams(p["p"], p["q"], p["gamma"]),
     )
 
@@ -82,12 +83,13 @@ def values_minor(models: Fitted | None, subjects: list[Subject], now: datetime) 
         t_x = np.array([s.t_x for s in summaries], dtype=np.float64)
         T = np.array([s.T for s in summaries], dtype=np.float64)
         m = np.array([s.m_minor for s in summaries], dtype=np.float64)
-        alive = bgnbd.p_alive(models.bg, x, t_x, T)
-        expected = bgnbd.expected_purchases(models.bg, HORIZON_DAYS, x, t_x, T)
+        alive = models.purchases.p_alive(x, t_x, T)
+        expected = models.purchases.expected(HORIZON_DAYS, x, t_x, T)
         with np.errstate(divide="ignore", invalid="ignore"):
             if_alive = np.where(alive > 0, expected / alive, 0.0)
-        # Repeat days that were all gifts say nothing about spend: the population mean.
-        paid = np.where(m > 0, x, 0.0)
+        # Spend models use positive-spend repeat days only (gifts say nothing about spend);
+        # none of them: the population mean.
+        paid = np.array([s.x_spend for s in summaries], dtype=np.float64)
         # The models are fitted in currency units, the columns hold minor units.
         spend = gamma_gamma.expected_spend(models.gg, paid, m / 100) * 100
         avg = np.array([s.avg_check_minor for s in subjects], dtype=np.float64)

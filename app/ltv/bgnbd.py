@@ -10,13 +10,13 @@ Time is in days throughout (the papers use weeks: alpha_weeks = alpha_days / 7).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1, logsumexp
 
-from app.ltv.optimize import best_of, converged
+from app.ltv.optimize import best_of, converged, laplace_covariance
 
 Array = NDArray[np.float64]
 # Eq. (10) has removable singularities at a = 1 (and a + b = 1 for x = 0): average both sides.
@@ -38,6 +38,8 @@ class BgNbdParams:
     log_likelihood: float = float("nan")
     n_customers: int = 0
     converged: bool = True
+    # Laplace approximation: covariance of (log r, log alpha, log a, log b) at the optimum.
+    log_cov: Array | None = field(default=None, compare=False, repr=False)
 
     @property
     def vector(self) -> tuple[float, float, float, float]:
@@ -145,7 +147,10 @@ class _Objective:
     of the two terms) is evaluated per row, in a dozen array operations.
     """
 
-    def __init__(self, x: Array, t_x: Array, T: Array, w: Array) -> None:
+    def __init__(self, x: Array, t_x: Array, T: Array, w: Array, shift: int = 0) -> None:
+        # shift = 1 gives MBG/NBD (Batislam et al. 2007): the same two terms with b + 1 in
+        # place of b where x enters, and a dropout possible right after the first purchase.
+        self.shift = shift
         # Rows grouped by x, so that per-x sums are contiguous segment sums.
         if np.any(np.diff(x) < 0):
             order = np.argsort(x, kind="stable")
@@ -167,14 +172,16 @@ class _Objective:
         r, alpha, a, b = (float(v) for v in np.exp(logp))
         ux, x, w, ix = self.ux, self.x, self.w, self.ix
         rux = r + ux
-        ub1 = np.where(ux > 0, b + ux - 1, b)
+        bs = b + self.shift  # b where x enters the likelihood
+        second = ux + self.shift > 0  # the "dropped out after the last purchase" term exists
+        ub1 = np.where(second, bs + ux - 1, bs)
         # Per distinct x.
         a1 = gammaln(rux) - gammaln(r) + r * np.log(alpha)
         beta_ab = betaln(a, b)
-        b1 = betaln(a, b + ux) - beta_ab
-        # No second term without a repeat purchase: a finite stand-in for log(0) keeps the
-        # row arithmetic free of inf - inf.
-        b2 = np.where(ux > 0, betaln(a + 1, ub1) - beta_ab, -1e30)
+        b1 = betaln(a, bs + ux) - beta_ab
+        # No second term without a repeat purchase (BG/NBD): a finite stand-in for log(0)
+        # keeps the row arithmetic free of inf - inf.
+        b2 = np.where(second, betaln(a + 1, ub1) - beta_ab, -1e30)
         # Per distinct T and t_x.
         lT, iT_ = np.log(alpha + self.uT), 1.0 / (alpha + self.uT)
         lt, it_ = np.log(alpha + self.ut), 1.0 / (alpha + self.ut)
@@ -201,10 +208,10 @@ class _Objective:
         inv_diff = it_[self.it] - iT_[self.iT]
         d_alpha = r / alpha * self.n - (r * np.dot(self.W_t, it_) + np.dot(self.WX_t, it_))
         d_alpha += np.dot(ww1 * rx, inv_diff)
-        psi_ab, psi_abx = digamma(a + b), digamma(a + b + ux)
+        psi_ab, psi_abx = digamma(a + b), digamma(a + bs + ux)
         da1 = psi_ab - psi_abx
         da2 = digamma(a + 1) - digamma(a) + psi_ab - psi_abx
-        db1 = digamma(b + ux) - psi_abx - digamma(b) + psi_ab
+        db1 = digamma(bs + ux) - psi_abx - digamma(b) + psi_ab
         db2 = digamma(ub1) - psi_abx - digamma(b) + psi_ab
         d_a = np.dot(S1, da1) + np.dot(S2, np.where(S2 > 0, da2, 0.0))
         d_b = np.dot(S1, db1) + np.dot(S2, np.where(S2 > 0, db2, 0.0))
@@ -215,10 +222,12 @@ class _Objective:
         return -ll / self.n, -grad / self.n
 
 
-def fit(
-    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
-) -> BgNbdParams:
-    """Maximum-likelihood estimates of (r, alpha, a, b).
+def optimum(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None, shift: int = 0
+) -> tuple[Array, float, int, bool, Array | None]:
+    """The maximum-likelihood log-parameters of BG/NBD (shift 0) or MBG/NBD (shift 1): the
+    optimum, its log-likelihood, the number of customers, whether the search converged, and
+    the Laplace covariance of the log-parameters (None if the Hessian is not definite).
 
     Every starting point is scored first; the optimiser then runs from the two best, and the
     better optimum wins (a poor start on a flat ridge is the usual way such fits go wrong).
@@ -228,19 +237,27 @@ def fit(
         xa, ta, Ta, w = compress(xa, ta, Ta)
     else:
         w = np.asarray(weights, dtype=np.float64)
-    objective = _Objective(xa, ta, Ta, w)
+    objective = _Objective(xa, ta, Ta, w, shift)
     rate = max(float(np.dot(w, xa)) / max(float(np.dot(w, Ta)), 1e-9), 1e-6)
     starts = [np.log(np.array([r0, r0 / rate, a0, b0])) for r0, a0, b0 in STARTS]
     best = best_of(objective, starts, LOG_BOUNDS)
-    r, alpha, a, b = (float(v) for v in np.exp(best.x))
+    return (
+        np.asarray(best.x, dtype=np.float64),
+        float(-best.fun * objective.n),
+        round(objective.n),
+        converged(best),
+        laplace_covariance(objective, best.x, objective.n),
+    )
+
+
+def fit(
+    x: ArrayLike, t_x: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+) -> BgNbdParams:
+    """Maximum-likelihood estimates of (r, alpha, a, b)."""
+    logp, ll, n, ok, cov = optimum(x, t_x, T, weights)
+    r, alpha, a, b = (float(v) for v in np.exp(logp))
     return BgNbdParams(
-        r=r,
-        alpha=alpha,
-        a=a,
-        b=b,
-        log_likelihood=float(-best.fun * objective.n),
-        n_customers=round(objective.n),
-        converged=converged(best),
+        r=r, alpha=alpha, a=a, b=b, log_likelihood=ll, n_customers=n, converged=ok, log_cov=cov
     )
 
 

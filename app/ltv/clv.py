@@ -9,14 +9,16 @@ first day is the acquisition and excluded, as in the Gamma-Gamma note).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
 import numpy as np
 from numpy.typing import NDArray
 
-from app.ltv.bgnbd import BgNbdParams, expected_purchases
+from app.ltv.bgnbd import BgNbdParams
+
+Array = NDArray[np.float64]
 
 # Below this many customers with a repeat purchase the fit is too noisy to trust; the service
 # then answers from the priors below (model "heuristic").
@@ -39,8 +41,11 @@ class Summary:
     x: int
     t_x: float
     T: float
-    m_minor: float  # mean spend of the repeat purchase days, minor units (0 if x == 0)
+    m_minor: float  # mean spend of the positive-spend repeat purchase days, minor units
     first_day: date | None
+    # Repeat purchase days with a positive spend: the Gamma-Gamma x (zero-amount purchases,
+    # gifts and fully discounted orders, count as purchases but carry no spend).
+    x_spend: int = 0
 
 
 def summarise(purchases: Iterable[tuple[datetime, int]], as_of: datetime) -> Summary:
@@ -55,14 +60,28 @@ def summarise(purchases: Iterable[tuple[datetime, int]], as_of: datetime) -> Sum
     days = sorted(by_day)
     first, last = days[0], days[-1]
     x = len(days) - 1
-    repeat = [by_day[d] for d in days[1:]]
+    spent = [by_day[d] for d in days[1:] if by_day[d] > 0]
     return Summary(
         x=x,
         t_x=float((last - first).days),
         T=float(max((as_of.astimezone(UTC).date() - first).days, (last - first).days)),
-        m_minor=float(np.mean(repeat)) if repeat else 0.0,
+        m_minor=float(np.mean(spent)) if spent else 0.0,
         first_day=first,
+        x_spend=len(spent),
     )
+
+
+def holdout(
+    purchases: Iterable[tuple[datetime, int]], start: datetime, end: datetime
+) -> tuple[int, int, float]:
+    """Purchase days in (start, end] (counted as the models count them), how many of them had
+    a positive spend, and their mean spend in minor units (0 if none)."""
+    by_day: dict[date, int] = defaultdict(int)
+    for at, amount in purchases:
+        if start < at <= end and amount >= 0:
+            by_day[at.astimezone(UTC).date()] += amount
+    spent = [v for v in by_day.values() if v > 0]
+    return len(by_day), len(spent), float(np.mean(spent)) if spent else 0.0
 
 
 def prior_bgnbd(rhythm_days: float) -> BgNbdParams:
@@ -70,21 +89,22 @@ def prior_bgnbd(rhythm_days: float) -> BgNbdParams:
 
 
 def discounted_values(
-    params: BgNbdParams,
-    spend_per_purchase: NDArray[np.float64],
+    expected: Callable[[Array, Array, Array, Array], Array],
+    spend_per_purchase: Array,
     horizon_days: float,
     annual_discount_rate: float,
-    x: NDArray[np.float64],
-    t_x: NDArray[np.float64],
-    T: NDArray[np.float64],
+    x: Array,
+    t_x: Array,
+    T: Array,
     step_days: float = 30.0,
-) -> NDArray[np.float64]:
-    """Expected spend over the horizon, each month's expected purchases discounted to today
-    (vectorised over customers: one row of month edges for all)."""
+) -> Array:
+    """Expected spend over the horizon, each month's expected purchases (`expected(t, x, t_x,
+    T)` of the purchase model in use) discounted to today (vectorised over customers: one row
+    of month edges for all)."""
     if horizon_days <= 0:
         return np.zeros_like(x)
     edges = np.append(np.arange(step_days, horizon_days, step_days), horizon_days)[:, None]
-    cumulative = expected_purchases(params, edges, x[None, :], t_x[None, :], T[None, :])
+    cumulative = expected(edges, x[None, :], t_x[None, :], T[None, :])
     per_step = np.diff(np.vstack([np.zeros((1, x.size)), cumulative]), axis=0)
     discount = (1.0 + annual_discount_rate) ** (-edges / 365.0)
     return np.asarray(np.sum(per_step * discount, axis=0) * spend_per_purchase, dtype=np.float64)

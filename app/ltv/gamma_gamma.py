@@ -7,13 +7,13 @@ log-parameters from several starts. Only customers with x > 0 carry information.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import digamma, gammaln
 
-from app.ltv.optimize import best_of, converged
+from app.ltv.optimize import best_of, converged, laplace_covariance
 
 Array = NDArray[np.float64]
 LOG_BOUNDS = (-12.0, 14.0)
@@ -27,6 +27,8 @@ class GammaGammaParams:
     log_likelihood: float = float("nan")
     n_customers: int = 0
     converged: bool = True
+    # Laplace approximation: covariance of (log p, log q, log gamma) at the optimum.
+    log_cov: Array | None = field(default=None, compare=False, repr=False)
 
 
 def _xm(x: ArrayLike, m: ArrayLike) -> tuple[Array, Array]:
@@ -137,6 +139,7 @@ def fit(x: ArrayLike, m: ArrayLike, weights: ArrayLike | None = None) -> GammaGa
         log_likelihood=float(-best.fun * objective.n),
         n_customers=round(objective.n),
         converged=converged(best),
+        log_cov=laplace_covariance(objective, best.x, objective.n) if objective.n else None,
     )
 
 

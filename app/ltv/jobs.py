@@ -19,6 +19,8 @@ async def refresh_on_ingest(ctx: Batch) -> None:
     """Purchases or refunds changed: recompute those customers' stored predictions."""
     if ctx.purchases_changed:
         changed = [ctx.customers[c] for c in ctx.purchases_changed]
+        # As `repository.purchases_as_of`: a fully refunded order is undone, a zero-amount
+        # order (a gift) still counts.
         purchases = [
             (c.id, o.occurred_at, o.net_minor)
             for c in changed
@@ -36,7 +38,9 @@ async def refresh_on_ingest(ctx: Batch) -> None:
 
 
 async def daily_refit(db: Database, settings: Settings) -> int:
-    """Refit when the current fit is older than `ltv_refit_hours` (or there is none)."""
+    """Refit when the current fit is older than `ltv_refit_hours` (or there is none); with
+    enough history a back-test runs first, so the refit deploys the model that predicted this
+    shop best."""
     async with db.sessionmaker() as session, session.begin():
         latest = await repository.latest_fit(session)
         if latest and utcnow() - latest.fitted_at < timedelta(hours=settings.ltv_refit_hours):
@@ -45,5 +49,6 @@ async def daily_refit(db: Database, settings: Settings) -> int:
             got = await session.scalar(text(f"SELECT pg_try_advisory_xact_lock({_REFIT_LOCK})"))
             if not got:
                 return 0
+        await service.backtest_if_history_suffices(session, settings)
         await service.fit_models(session, settings, None)
     return 0

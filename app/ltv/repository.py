@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import insert_rows
 from app.customers.models import Customer, Order
 from app.events.models import IS_REFUND, Event
-from app.ltv.models import CustomerPrediction, ModelFit
+from app.ltv.models import CustomerPrediction, ModelBacktest, ModelFit
 
 
 async def latest_fit(session: AsyncSession, as_of: datetime | None = None) -> ModelFit | None:
@@ -92,3 +92,26 @@ async def replace_predictions(
 
 async def prediction_of(session: AsyncSession, customer_pk: int) -> CustomerPrediction | None:
     return await session.get(CustomerPrediction, customer_pk)
+
+
+async def latest_backtest(session: AsyncSession) -> ModelBacktest | None:
+    return await session.scalar(select(ModelBacktest).order_by(ModelBacktest.id.desc()).limit(1))
+
+
+async def backtest(session: AsyncSession, backtest_id: int) -> ModelBacktest | None:
+    return await session.get(ModelBacktest, backtest_id)
+
+
+async def backtests_page(
+    session: AsyncSession, before_id: int | None, limit: int
+) -> list[ModelBacktest]:
+    """Newest first, keyset on id."""
+    stmt = select(ModelBacktest).order_by(ModelBacktest.id.desc()).limit(limit)
+    if before_id is not None:
+        stmt = stmt.where(ModelBacktest.id < before_id)
+    return list(await session.scalars(stmt))
+
+
+async def first_purchase_at(session: AsyncSession) -> datetime | None:
+    """When the shop's history starts."""
+    return await session.scalar(select(func.min(Order.occurred_at)))

@@ -1,7 +1,7 @@
 """Every model, imported so that `Base.metadata` (and so Alembic) sees the whole schema."""
 
-from app.auth.models import ApiKey
-from app.cashback.models import CashbackEntry, Redemption, TokenRevocation
+from app.auth.models import ApiKey, CustomerToken, InstanceSecret
+from app.cashback.models import CashbackEntry, Redemption
 from app.core.db import Base
 from app.core.outbox import OutboxMessage
 from app.customers.models import Customer, Order
@@ -23,15 +23,16 @@ __all__ = [
     "CategoryRhythm",
     "Customer",
     "CustomerPrediction",
+    "CustomerToken",
     "Delivery",
     "Event",
+    "InstanceSecret",
     "ModelFit",
     "Order",
     "OutboxMessage",
     "PendingMark",
     "Redemption",
     "StageChange",
-    "TokenRevocation",
     "Touch",
     "WebhookEndpoint",
 ]

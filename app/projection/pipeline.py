@@ -151,7 +151,12 @@ async def fold_customer(session: AsyncSession, settings: Settings, customer: Cus
     anything about it is answered (waiting for a worker that holds it, if one does)."""
     if not await repository.is_pending(session, customer.id):
         return customer
-    locked = await customers_repository.lock(session, [customer.id])
+    return await fold_now(session, settings, customer.id)
+
+
+async def fold_now(session: AsyncSession, settings: Settings, pk: int) -> Customer:
+    """Lock this customer and derive it from its pending marks, in the caller's transaction."""
+    locked = await customers_repository.lock(session, [pk])
     await fold_batch(session, settings, locked)
     return locked[0]
 

@@ -38,7 +38,7 @@ async def claim(session: AsyncSession, limit: int) -> list[Customer]:
         .where(Customer.id.in_(_PENDING))
         .order_by(Customer.id)
         .limit(limit)
-        .with_for_update(skip_locked=True)
+        .with_for_update(skip_locked=True, key_share=True)
     )
     return list(await session.scalars(stmt))
 
@@ -56,6 +56,16 @@ async def marks_of(
         .order_by(PendingMark.id)
     )
     return [(i, c, e) for i, c, e in rows]
+
+
+async def with_pending(session: AsyncSession, external_id: str) -> tuple[Customer | None, bool]:
+    """The customer and whether facts about it wait for derivation, in one query (the read
+    path's only one before the answer's own)."""
+    pending = _PENDING.where(PendingMark.customer_id == Customer.id).exists()
+    row = (
+        await session.execute(select(Customer, pending).where(Customer.external_id == external_id))
+    ).first()
+    return (None, False) if row is None else (row[0], bool(row[1]))
 
 
 async def is_pending(session: AsyncSession, pk: int) -> bool:

@@ -19,7 +19,7 @@ from app.customers.aggregates import OrderFacts
 from app.customers.models import Customer
 from app.events import repository as events_repository
 from app.events.schemas import EventIn, PurchaseEvent
-from app.events.service import customer_as_of, event_of, replay
+from app.events.service import customer_as_of, event_of, replay_at
 from app.lapse import learning
 from app.lapse import service as lapse_service
 from app.lapse.learning import RhythmBook
@@ -330,11 +330,19 @@ async def stages_at_purchases(ctx: Batch) -> dict[str, str]:
         if referrer is not None and first is not None:
             credited[referrer].append(first)
     stages: dict[str, str] = {}
+    moments: dict[str, list[PurchaseEvent]] = defaultdict(list)
     for p in purchases:
-        c = ctx.customers[p.customer_id]
-        key = (p.occurred_at, p.event_id)
-        past = replay(c, (e for e in history[c.id] if (e.occurred_at, e.event_id) <= key))
-        referrals = sum(1 for t in credited[c.external_id] if t <= p.occurred_at)
-        facts = facts_of(past, ctx.settings, p.occurred_at, referrals)
-        stages[p.event_id] = evaluate(facts, ctx.settings.stages).stage
+        moments[p.customer_id].append(p)
+    for external_id, bought in moments.items():
+        c = ctx.customers[external_id]
+        referrals = sorted(credited[external_id])
+
+        def stage_then(past: Customer, referrals: list[datetime] = referrals) -> str:
+            # Visited at the purchase itself: the copy's latest event is the purchase.
+            at = past.last_event_at or ctx.now
+            credits = sum(1 for t in referrals if t <= at)
+            return evaluate(facts_of(past, ctx.settings, at, credits), ctx.settings.stages).stage
+
+        _, found = replay_at(c, history[c.id], {p.event_id for p in bought}, stage_then)
+        stages.update(found)
     return stages

@@ -1,213 +1,118 @@
-"""Bitrix24 connector: outbox messages become contacts, timeline comments, to-dos and deals.
+"""The Bitrix24 sender: outbox messages become contacts, timeline comments, to-dos and deals.
 
-The endpoint URL is the portal's incoming webhook, `https://<portal>/rest/<user>/<code>/`.
-Every request to a portal takes a slot of its leaky bucket (default 2 per second, shared by
-all workers); calls are grouped with `batch` (at most 50 commands a request); the portal's
-QUERY_LIMIT_EXCEEDED (503) and OPERATION_TIME_LIMIT (429) make the delivery back off and retry.
+The endpoint URL is the portal's incoming webhook, `https://<portal>/rest/<user>/<code>/`. Its
+address is checked and pinned at every delivery like any other target's. A message is carried
+by a few named calls (`bitrix_commands`); the names of the calls made are kept on the delivery,
+so a retry after a limit or an error never repeats a comment, a to-do or a deal.
 """
 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 
-from app.core.db import Database, utcnow
+from app.core.db import Database
 from app.core.outbox import OutboxMessage
 from app.core.settings import Settings
-from app.webhooks import repository, retry
-from app.webhooks.delivery import Outcome, reserve_slot
+from app.projection.pipeline import fold_customer
+from app.webhooks import bitrix_commands as bc
+from app.webhooks import pacing, repository, ssrf
+from app.webhooks.bitrix_client import BitrixError, Portal, Throttled
 from app.webhooks.models import WebhookEndpoint
+from app.webhooks.outcome import Outcome
 
-ORIGINATOR = "touchpoint"
-MAX_BATCH = 50
-COMMENTED = {
-    "customer.stage_changed",
-    "customer.at_risk",
-    "customer.lapsed",
-    "customer.lost",
-    "customer.reactivated",
-}
+# Answers that mean the remembered contact is gone from the portal: forget it, find it again.
+CONTACT_GONE = {"NOT_FOUND", "OWNER_NOT_FOUND"}
 
 
-class BitrixError(Exception):
-    def __init__(
-        self, code: str, status: int, description: str = "", retry_after: float | None = None
-    ):
-        super().__init__(f"{code}: {description}")
-        self.code, self.status, self.retry_after = code, status, retry_after
-
-
-def php_query(params: Any, prefix: str = "") -> list[str]:
-    """Bitrix batch commands are query strings with PHP-style nesting (filter[EMAIL]=…)."""
-    parts: list[str] = []
-    if isinstance(params, dict):
-        for key, value in params.items():
-            name = f"{prefix}[{key}]" if prefix else str(key)
-            parts += php_query(value, name)
-    elif isinstance(params, list):
-        for i, value in enumerate(params):
-            parts += php_query(value, f"{prefix}[{i}]")
-    else:
-        parts.append(f"{quote(prefix, safe='[]')}={quote(str(params), safe='')}")
-    return parts
-
-
-class Portal:
-    def __init__(
-        self, db: Database, settings: Settings, client: httpx.AsyncClient, endpoint: WebhookEndpoint
-    ) -> None:
-        self.db, self.client, self.endpoint = db, client, endpoint
-        self.base = endpoint.url if endpoint.url.endswith("/") else endpoint.url + "/"
-        self.rate = endpoint.rate_limit_per_second or settings.bitrix_rate_limit_per_second
-
-    async def call(self, method: str, params: dict[str, Any]) -> Any:
-        await reserve_slot(self.db, self.endpoint.id, self.rate)
-        response = await self.client.post(f"{self.base}{method}.json", json=params)
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        if response.status_code >= 400 or "error" in body:
-            raise BitrixError(
-                str(body.get("error", f"HTTP_{response.status_code}")),
-                response.status_code,
-                str(body.get("error_description", "")),
-                retry.parse_retry_after(response.headers.get("retry-after"), utcnow()),
-            )
-        return body.get("result")
-
-    async def batch(self, commands: dict[str, tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-        """Run up to 50 commands in one request; any command's error fails the whole step."""
-        results: dict[str, Any] = {}
-        items = list(commands.items())
-        for start in range(0, len(items), MAX_BATCH):
-            chunk = dict(items[start : start + MAX_BATCH])
-            cmd = {name: f"{m}?{'&'.join(php_query(p))}" for name, (m, p) in chunk.items()}
-            result = await self.call("batch", {"halt": 0, "cmd": cmd})
-            errors = (result or {}).get("result_error") or {}
-            if errors:
-                name, err = next(iter(errors.items()))
-                raise BitrixError(
-                    str(err.get("error", "BATCH_ERROR")),
-                    400,
-                    f"{name}: {err.get('error_description', '')}",
-                )
-            results.update((result or {}).get("result") or {})
-        return results
-
-
-async def _contact_id(portal: Portal, customer_id: str) -> int:
-    """Find the contact by our id (ORIGINATOR_ID/ORIGIN_ID), else by e-mail or phone, else
-    create it; remember the answer."""
-    db = portal.db
-    async with db.sessionmaker() as session:
-        known = await repository.bitrix_contact(session, portal.endpoint.id, customer_id)
-        customer = await repository.customer(session, customer_id)
-    if known is not None:
-        return known
-    email = customer.email if customer else None
-    phone = customer.phone if customer else None
-    lookups: dict[str, tuple[str, dict[str, Any]]] = {
-        "by_origin": (
-            "crm.contact.list",
-            {"filter": {"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": customer_id}, "select": ["ID"]},
-        )
-    }
-    if email:
-        lookups["by_email"] = ("crm.contact.list", {"filter": {"EMAIL": email}, "select": ["ID"]})
-    if phone:
-        lookups["by_phone"] = ("crm.contact.list", {"filter": {"PHONE": phone}, "select": ["ID"]})
-    found = await portal.batch(lookups)
-    contact: int | None = None
-    for key in ("by_origin", "by_email", "by_phone"):
-        rows = found.get(key) or []
-        if rows:
-            contact = int(rows[0]["ID"])
-            break
-    if contact is None:
-        fields: dict[str, Any] = {
-            "NAME": customer_id,
-            "ORIGINATOR_ID": ORIGINATOR,
-            "ORIGIN_ID": customer_id,
-            "SOURCE_DESCRIPTION": "Touchpoint",
-        }
-        if email:
-            fields["EMAIL"] = [{"VALUE": email, "VALUE_TYPE": "WORK"}]
-        if phone:
-            fields["PHONE"] = [{"VALUE": phone, "VALUE_TYPE": "WORK"}]
-        contact = int(await portal.call("crm.contact.add", {"fields": fields}))
-    async with db.sessionmaker() as session, session.begin():
-        await repository.remember_contact(session, portal.endpoint.id, customer_id, contact)
-    return contact
-
-
-def _comment(message: OutboxMessage) -> str:
-    p = message.payload
-    if message.type == "customer.stage_changed":
-        reasons = "; ".join(p.get("reasons") or [])
-        return f"Stage: {p.get('from')} → {p.get('to')}. {reasons}".strip()
-    if message.type == "customer.reactivated":
-        return f"Came back: bought again after being {p.get('previous_status')}."
-    silent = p.get("days_silent")
-    return (
-        f"Status: {p.get('status')}. Silent {silent:.0f} days, usual interval "
-        f"{(p.get('usual_interval_days') or 0):.0f} days; "
-        f"value at risk {p.get('value_at_risk')} a year."
-        if isinstance(silent, int | float)
-        else f"Status: {p.get('status')}."
+def options(settings: Settings) -> bc.Options:
+    return bc.Options(
+        currency=settings.currency,
+        deal_min_value=settings.bitrix_deal_min_value,
+        default_timezone=settings.touches.default_timezone,
+        workday_start=settings.bitrix_workday_start,
+        workday_end=settings.bitrix_workday_end,
+        workdays=frozenset(settings.bitrix_workdays),
+        ping_offsets_minutes=tuple(settings.bitrix_ping_offsets_minutes),
     )
 
 
-def commands_for(
-    message: OutboxMessage, contact: int, settings: Settings
-) -> dict[str, tuple[str, dict[str, Any]]]:
-    """The Bitrix24 calls that carry one message (pure)."""
-    p = message.payload
-    cmds: dict[str, tuple[str, dict[str, Any]]] = {}
-    if message.type in COMMENTED:
-        cmds["comment"] = (
-            "crm.timeline.comment.add",
-            {
-                "fields": {
-                    "ENTITY_ID": contact,
-                    "ENTITY_TYPE": "contact",
-                    "COMMENT": _comment(message),
-                }
-            },
-        )
-    if message.type == "customer.lapsed":
-        try:
-            value = float(p.get("value_at_risk") or 0)
-        except (TypeError, ValueError):
-            value = 0.0
-        if value >= settings.bitrix_deal_min_value:
-            cmds["deal"] = (
-                "crm.deal.add",
-                {
-                    "fields": {
-                        "TITLE": f"Win back {p.get('customer_id')}",
-                        "CONTACT_ID": contact,
-                        "OPPORTUNITY": f"{value:.2f}",
-                        "CURRENCY_ID": settings.currency,
-                        "COMMENTS": _comment(message),
-                    }
-                },
-            )
-    if message.type == "touch.due":
-        script = p.get("script") or ""
-        cmds["todo"] = (
-            "crm.activity.todo.add",
-            {
-                "ownerTypeId": 3,  # contact
-                "ownerId": contact,
-                "deadline": p.get("due_at"),
-                "title": f"{p.get('channel', 'touch')}: {p.get('reason', '')}".strip(),
-                "description": script if isinstance(script, str) else "\n".join(script),
-            },
-        )
-    return cmds
+def bucket_of(endpoint: WebhookEndpoint, settings: Settings) -> pacing.Bucket:
+    plan = endpoint.bitrix_plan or "standard"
+    per_second = endpoint.rate_limit_per_second or (
+        settings.bitrix_rate_limit_per_second if plan == "standard" else None
+    )
+    return pacing.bitrix_bucket(plan, per_second)
+
+
+async def _person(db: Database, settings: Settings, customer_id: str) -> bc.Person:
+    """The customer as the portal should see it: folded first if facts about it are pending
+    (a profile posted a moment ago has its e-mail already)."""
+    async with db.sessionmaker() as session, session.begin():
+        customer = await repository.customer(session, customer_id)
+        if customer is not None:
+            customer = await fold_customer(session, settings, customer)
+    if customer is None:
+        return bc.Person(customer_id)
+    profile: dict[str, Any] = customer.profile()
+    name = profile.get("name")
+    return bc.Person(
+        customer_id,
+        name=name if isinstance(name, str) and name.strip() else None,
+        email=customer.email,
+        phone=customer.phone,
+        address=bc.address_text(profile.get("postal_address")),
+        timezone=customer.timezone,
+    )
+
+
+async def _remember(db: Database, endpoint_id: int, customer_id: str, contact: int) -> None:
+    async with db.sessionmaker() as session, session.begin():
+        await repository.remember_contact(session, endpoint_id, customer_id, contact)
+
+
+async def _contact_id(portal: Portal, person: bc.Person) -> tuple[int, str]:
+    """The portal's contact for the customer: remembered, else found by our id, e-mail or
+    phone (and completed with what it lacks), else created. Remembered at once."""
+    db, endpoint_id = portal.db, portal.endpoint.id
+    async with db.sessionmaker() as session:
+        known = await repository.bitrix_contact(session, endpoint_id, person.customer_id)
+    if known is not None:
+        return known, "remembered"
+    results, _ = await portal.batch(bc.lookups(person))
+    found = bc.found_contact(results)
+    if found is None:
+        answer = await portal.call(*bc.new_contact(person))
+        contact, how = int((answer or {}).get("item", {}).get("id")), "created"
+        await _remember(db, endpoint_id, person.customer_id, contact)
+        return contact, how
+    contact, how = found
+    await _remember(db, endpoint_id, person.customer_id, contact)
+    if how != "origin":
+        item = await portal.call("crm.item.get", {"entityTypeId": bc.CONTACT, "id": contact})
+        update = bc.completion(contact, (item or {}).get("item") or {}, person)
+        if update is not None:
+            await portal.call(*update)
+    return contact, f"found by {how}"
+
+
+async def _run(
+    portal: Portal, commands: dict[str, bc.Command], done: list[str]
+) -> dict[str, BitrixError]:
+    """Make the calls not made yet; add the ones that succeed to `done` (even when a limit
+    stops the batch half-way); answer the calls that failed."""
+    todo = {name: cmd for name, cmd in commands.items() if name not in done}
+    if not todo:
+        return {}
+    try:
+        results, errors = await portal.batch(todo)
+    except Throttled as exc:
+        results, errors = exc.partial
+        done += [n for n in todo if n in results and n not in errors]
+        raise
+    done += [n for n in todo if n in results and n not in errors]
+    return errors
 
 
 async def deliver(
@@ -216,17 +121,40 @@ async def deliver(
     client: httpx.AsyncClient,
     endpoint: WebhookEndpoint,
     message: OutboxMessage,
+    progress: list[str] | None = None,
 ) -> Outcome:
     if not message.customer_id:
         return Outcome(True, 200, excerpt="nothing to do: not about a customer")
-    portal = Portal(db, settings, client, endpoint)
+    opts = options(settings)
+    if not bc.commands_for(message, 0, bc.Person(message.customer_id), opts):
+        return Outcome(True, 200, excerpt=f"nothing to do for {message.type}")
     try:
-        if not commands_for(message, 0, settings):
-            return Outcome(True, 200, excerpt=f"nothing to do for {message.type}")
-        contact = await _contact_id(portal, message.customer_id)
-        await portal.batch(commands_for(message, contact, settings))
+        target = await ssrf.resolve(endpoint.url, settings.webhook_allow_private)
+    except ssrf.UnsafeTarget as exc:
+        return Outcome(False, error=f"refused target: {exc}")
+    portal = Portal(db, client, endpoint, target, bucket_of(endpoint, settings))
+    done = list(progress or [])
+    try:
+        person = await _person(db, settings, message.customer_id)
+        contact, how = await _contact_id(portal, person)
+        errors = await _run(portal, bc.commands_for(message, contact, person, opts), done)
+    except Throttled as exc:
+        # Not a failure: the portal's limits say when; the retry schedule is not used up.
+        error = str(exc)[:500] if exc.status else None
+        return Outcome(False, exc.status, error, defer_until=exc.until, progress=done)
     except BitrixError as exc:
-        return Outcome(False, exc.status, str(exc)[:500], exc.retry_after)
+        return Outcome(False, exc.status, str(exc)[:500], progress=done)
     except httpx.HTTPError as exc:
-        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-    return Outcome(True, 200, excerpt=f"contact {contact}")
+        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500], progress=done)
+    if errors:
+        if any(e.code in CONTACT_GONE for e in errors.values()):
+            await _forget(db, endpoint.id, message.customer_id)
+        name, err = next(iter(errors.items()))
+        return Outcome(False, err.status, f"{name}: {err}"[:500], progress=done)
+    made = ", ".join(done) or "nothing"
+    return Outcome(True, 200, excerpt=f"contact {contact} ({how}); {made}", progress=done)
+
+
+async def _forget(db: Database, endpoint_id: int, customer_id: str) -> None:
+    async with db.sessionmaker() as session, session.begin():
+        await repository.forget_contact(session, endpoint_id, customer_id)

@@ -1,51 +1,60 @@
-"""The worker side of webhooks: fan-out of the outbox, claims with a lease, attempts, retries."""
+"""The worker side of webhooks: fan-out of the outbox, fair claims, lanes, attempts, retries.
+
+Fairness: deliveries are claimed endpoint by endpoint (at most `PER_ENDPOINT` each), only for
+endpoints whose request bucket has room, and each endpoint's batch runs in its own lane (an
+asyncio task) so a slow receiver holds up only itself. A pass returns as soon as one lane is
+done; the others go on in the background and their endpoints are skipped by the following
+passes until they are done (one worker at a time per endpoint, across processes too, through
+`lane_until`). A delivery never sleeps for a rate limit: one that may not go yet is put back
+with the time it may, and only a pass with nothing else to do waits for the next free slot.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
+import weakref
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.core import metrics
 from app.core.db import Database, utcnow
 from app.core.outbox import OutboxMessage, emit
 from app.core.settings import Settings
-from app.webhooks import repository, retry, signing, ssrf
+from app.webhooks import bitrix, pacing, repository, retry, standard
 from app.webhooks.models import Attempt, WebhookEndpoint
+from app.webhooks.outcome import Outcome
+from app.webhooks.payloads import body_of, endpoint_public
 
 log = logging.getLogger("touchpoint.webhooks")
 
 FAN_OUT_BATCH = 500
-DELIVERY_BATCH = 20
+# Deliveries claimed per endpoint and pass; the lease of each covers the ones before it.
+PER_ENDPOINT = 20
+# Lanes (endpoints being delivered to) running at once in one process.
+MAX_LANES = 16
+
+Sender = Callable[
+    [Database, Settings, httpx.AsyncClient, WebhookEndpoint, OutboxMessage, list[str] | None],
+    Awaitable[Outcome],
+]
+SENDERS: dict[str, Sender] = {"standard": standard.send, "bitrix24": bitrix.deliver}
+
+__all__ = ["Outcome", "body_of", "deliver_due", "fan_out", "record"]
 
 
 @dataclass
-class Outcome:
-    ok: bool
-    status_code: int | None = None
-    error: str | None = None
-    retry_after: float | None = None
-    excerpt: str | None = None
-    gone: bool = False  # 410: the receiver asks us to stop
-
-
-def body_of(message: OutboxMessage) -> bytes:
-    """The exact bytes sent (and signed): {type, timestamp, data}."""
-    return json.dumps(
-        {
-            "type": message.type,
-            "timestamp": message.created_at.isoformat(),
-            "data": message.payload,
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
-    ).encode()
+class Claimed:
+    delivery_id: int
+    attempts: int  # the lease token: the attempt number this worker claimed
+    message: OutboxMessage
+    progress: list[str] | None
 
 
 async def fan_out(db: Database, settings: Settings) -> int:
@@ -75,90 +84,232 @@ async def fan_out(db: Database, settings: Settings) -> int:
         return len(messages)
 
 
-async def reserve_slot(db: Database, endpoint_id: int, per_second: float) -> None:
-    """Wait for this endpoint's next free slot; slots are shared by every worker (row lock)."""
-    async with db.sessionmaker() as session, session.begin():
-        endpoint = await repository.endpoint_for_update(session, endpoint_id)
-        if endpoint is None:
-            return
-        now = utcnow()
-        slot = max(endpoint.next_send_at or now, now)
-        endpoint.next_send_at = slot + timedelta(seconds=1.0 / per_second)
-    wait = (slot - now).total_seconds()
-    if wait > 0:
-        await asyncio.sleep(wait)
-
-
-async def send_standard(
-    db: Database,
-    settings: Settings,
-    client: httpx.AsyncClient,
-    endpoint: WebhookEndpoint,
-    message: OutboxMessage,
-) -> Outcome:
-    try:
-        await ssrf.check(endpoint.url, settings.webhook_allow_private)
-    except ssrf.UnsafeTarget as exc:
-        return Outcome(False, error=f"refused target: {exc}")
-    now = utcnow()
-    secrets = [endpoint.secret]
-    if (
-        endpoint.previous_secret
-        and endpoint.previous_secret_until
-        and endpoint.previous_secret_until > now
-    ):
-        secrets.append(endpoint.previous_secret)
-    body = body_of(message)
-    headers = signing.headers(secrets, message.message_id, int(time.time()), body)
+def bucket_of(endpoint: WebhookEndpoint, settings: Settings) -> pacing.Bucket | None:
+    if endpoint.kind == "bitrix24":
+        return bitrix.bucket_of(endpoint, settings)
     if endpoint.rate_limit_per_second:
-        await reserve_slot(db, endpoint.id, endpoint.rate_limit_per_second)
-    try:
-        response = await client.post(endpoint.url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return Outcome(False, error=f"{type(exc).__name__}: {exc}"[:500])
-    code = response.status_code
-    excerpt = response.text[:500]
-    if 200 <= code < 300:
-        return Outcome(True, code, excerpt=excerpt)
-    retry_after = (
-        retry.parse_retry_after(response.headers.get("retry-after"), utcnow())
-        if code in (429, 503)
-        else None
+        return pacing.spacing_bucket(endpoint.rate_limit_per_second)
+    return None
+
+
+def _ready_at(endpoint: WebhookEndpoint, settings: Settings, now: datetime) -> datetime:
+    bucket = bucket_of(endpoint, settings)
+    return now if bucket is None else bucket.ready_at(endpoint.next_send_at, now)
+
+
+def _room(endpoint: WebhookEndpoint, settings: Settings, now: datetime) -> int:
+    """How many deliveries to claim for the endpoint now: as many requests as its bucket
+    has room for (0 when it is empty: then they are not even claimed)."""
+    bucket = bucket_of(endpoint, settings)
+    if bucket is None:
+        return PER_ENDPOINT
+    room = int(bucket.usable - bucket.level(endpoint.next_send_at, now) + 1e-9)
+    return max(0, min(PER_ENDPOINT, room))
+
+
+class Lanes:
+    """The endpoints this process is delivering to right now, one task each."""
+
+    def __init__(self) -> None:
+        self.running: dict[int, asyncio.Task[int]] = {}
+        self.last_started = 0  # round-robin among endpoints when more are due than lanes
+
+    def busy(self) -> set[int]:
+        self.running = {k: t for k, t in self.running.items() if not t.done()}
+        return set(self.running)
+
+    def start(self, endpoint_id: int, work: Coroutine[Any, Any, int]) -> asyncio.Task[int]:
+        task = asyncio.create_task(work, name=f"webhook-lane-{endpoint_id}")
+        self.running[endpoint_id] = task
+        self.last_started = endpoint_id
+        return task
+
+
+_lanes: weakref.WeakKeyDictionary[AsyncEngine, Lanes] = weakref.WeakKeyDictionary()
+
+
+def lanes_of(db: Database) -> Lanes:
+    return _lanes.setdefault(db.engine, Lanes())
+
+
+@dataclass
+class Claims:
+    lanes: list[tuple[WebhookEndpoint, list[Claimed]]]
+    # The first moment an endpoint with due work but an empty bucket has room again.
+    next_ready: datetime | None = None
+
+
+async def claim(db: Database, settings: Settings, lanes: Lanes) -> Claims:
+    """Lease due deliveries, at most PER_ENDPOINT for each ready endpoint not busy here."""
+    busy = lanes.busy()
+    free_lanes = MAX_LANES - len(busy)
+    if free_lanes <= 0:
+        return Claims([])
+    next_ready: datetime | None = None
+    async with db.sessionmaker() as session, session.begin():
+        now = utcnow()
+        due = await repository.due_endpoints(session, now, busy)
+        due.sort(key=lambda e: (e.id <= lanes.last_started, e.id))
+        claimed: list[tuple[WebhookEndpoint, list[Claimed]]] = []
+        for endpoint in due:
+            if len(claimed) >= free_lanes:
+                break
+            room = _room(endpoint, settings, now)
+            if room == 0:  # its bucket is empty: not even claimed, so nobody waits on it
+                ready = _ready_at(endpoint, settings, now)
+                next_ready = ready if next_ready is None else min(next_ready, ready)
+                continue
+            items = await _lease(session, endpoint.id, now, settings, room)
+            if items:
+                endpoint.lane_until = now + _lease_time(settings, len(items))
+                claimed.append((endpoint, items))
+        await session.flush()
+        session.expunge_all()  # the endpoints and messages travel on as plain values
+    return Claims(claimed, next_ready)
+
+
+async def _lease(
+    session: AsyncSession, endpoint_id: int, now: datetime, settings: Settings, limit: int
+) -> list[Claimed]:
+    items = []
+    rows = await repository.claim_for(session, endpoint_id, now, limit)
+    for position, (delivery, message) in enumerate(rows):
+        delivery.status = "delivering"
+        delivery.attempts += 1
+        # Sent one after another: the lease covers the time the ones before may take.
+        delivery.next_attempt_at = now + _lease_time(settings, position)
+        items.append(Claimed(delivery.id, delivery.attempts, message, delivery.progress))
+    return items
+
+
+def _lease_time(settings: Settings, before: int) -> timedelta:
+    return timedelta(
+        seconds=settings.webhook_lease_seconds + before * settings.webhook_timeout_seconds
     )
-    return Outcome(False, code, f"HTTP {code}", retry_after, excerpt, gone=code == 410)
+
+
+async def _lane(
+    db: Database, settings: Settings, endpoint: WebhookEndpoint, items: list[Claimed]
+) -> int:
+    """Send one endpoint's claimed messages in order; stop at the first "not before T"."""
+    try:
+        await _send_in_order(db, settings, endpoint, items)
+        return len(items)
+    finally:
+        if endpoint.lane_until is not None:
+            async with db.sessionmaker() as session, session.begin():
+                await repository.end_lane(session, endpoint.id, endpoint.lane_until)
+
+
+async def _send_in_order(
+    db: Database, settings: Settings, endpoint: WebhookEndpoint, items: list[Claimed]
+) -> None:
+    send = SENDERS.get(endpoint.kind, standard.send)
+    async with httpx.AsyncClient(
+        timeout=settings.webhook_timeout_seconds, trust_env=False
+    ) as client:
+        for index, item in enumerate(items):
+            started = utcnow()
+            t0 = time.perf_counter()
+            try:
+                outcome = await send(db, settings, client, endpoint, item.message, item.progress)
+            except Exception as exc:  # a bug must not lose the message: it is retried
+                log.exception("delivery %s failed unexpectedly", item.delivery_id)
+                outcome = Outcome(False, error=f"internal error: {type(exc).__name__}")
+            duration = int((time.perf_counter() - t0) * 1000)
+            try:
+                await record(db, settings, item, started, outcome, duration)
+                if outcome.defer_until is not None:
+                    await _release(db, items[index + 1 :], outcome.defer_until)
+                    return
+            except Exception:
+                # The lease runs out and the deliveries are claimed again: nothing is lost.
+                log.exception("recording delivery %s failed", item.delivery_id)
+                return
+
+
+async def deliver_due(db: Database, settings: Settings) -> int:
+    """Claim due deliveries fairly and send them, each endpoint in its own lane.
+
+    Returns as soon as one lane of this process is done (or after
+    TOUCHPOINT_WEBHOOK_ROUND_SECONDS): the next pass claims again for that endpoint while
+    slower lanes go on. With no lane running, it waits (as long at most) for the first
+    endpoint whose bucket frees up. Answers the deliveries claimed now plus those of the lanes
+    that finished meanwhile (1 after such a wait), so the worker comes straight back while
+    there is work.
+    """
+    lanes = lanes_of(db)
+    claims = await claim(db, settings, lanes)
+    for endpoint, items in claims.lanes:
+        lanes.start(endpoint.id, _lane(db, settings, endpoint, items))
+    claimed = sum(len(items) for _, items in claims.lanes)
+    running = list(lanes.running.values())
+    if not running:
+        if claims.next_ready is None:
+            return 0
+        wait = (claims.next_ready - utcnow()).total_seconds()
+        if wait > settings.webhook_round_seconds:
+            return 0
+        await asyncio.sleep(max(wait, 0.0))  # the slot comes before the next poll would
+        return 1
+    done, _ = await asyncio.wait(
+        running, timeout=settings.webhook_round_seconds, return_when=asyncio.FIRST_COMPLETED
+    )
+    finished = sum(t.result() for t in done if not t.cancelled() and t.exception() is None)
+    return claimed + finished
+
+
+async def _release(db: Database, items: list[Claimed], until: datetime) -> None:
+    """Put back claimed deliveries that were not tried: no attempt counted."""
+    if not items:
+        return
+    async with db.sessionmaker() as session, session.begin():
+        for item in items:
+            delivery = await repository.delivery_for_update(session, item.delivery_id)
+            if delivery and delivery.status == "delivering" and delivery.attempts == item.attempts:
+                delivery.status, delivery.next_attempt_at = "pending", until
+                delivery.attempts -= 1
 
 
 async def record(
     db: Database,
     settings: Settings,
-    delivery_id: int,
-    attempts: int,
+    item: Claimed,
     started: datetime,
     outcome: Outcome,
     duration_ms: int,
 ) -> None:
     async with db.sessionmaker() as session, session.begin():
-        delivery = await repository.delivery_for_update(session, delivery_id)
-        if delivery is None or delivery.status != "delivering" or delivery.attempts != attempts:
+        delivery = await repository.delivery_for_update(session, item.delivery_id)
+        if (
+            delivery is None
+            or delivery.status != "delivering"
+            or delivery.attempts != item.attempts
+        ):
             return  # our lease ran out and another worker took over: its result stands
-        session.add(
-            Attempt(
-                delivery_id=delivery.id,
-                attempted_at=started,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                duration_ms=duration_ms,
-                response_excerpt=outcome.excerpt,
+        if outcome.requested:
+            session.add(
+                Attempt(
+                    delivery_id=delivery.id,
+                    attempted_at=started,
+                    status_code=outcome.status_code,
+                    error=outcome.error,
+                    duration_ms=duration_ms,
+                    response_excerpt=outcome.excerpt,
+                )
             )
-        )
         endpoint = await repository.endpoint_for_update(session, delivery.endpoint_id)
         assert endpoint is not None
         now = utcnow()
-        delivery.last_status_code = outcome.status_code
-        delivery.last_error = outcome.error
-        metrics.DELIVERIES.labels(endpoint.kind, "success" if outcome.ok else "failure").inc()
-        if not outcome.ok:
-            metrics.DELIVERY_FAILURES.labels(endpoint.kind).inc()
+        if outcome.progress is not None:
+            delivery.progress = list(outcome.progress)
+        if outcome.requested:
+            delivery.last_status_code = outcome.status_code
+            delivery.last_error = outcome.error
+            result = "success" if outcome.ok else "failure"
+            metrics.DELIVERIES.labels(endpoint.kind, result).inc()
+            if not outcome.ok:
+                metrics.DELIVERY_FAILURES.labels(endpoint.kind).inc()
         if outcome.ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 "succeeded",
@@ -166,6 +317,13 @@ async def record(
                 None,
             )
             endpoint.failing_since = None
+            return
+        if outcome.defer_until is not None:
+            # The receiver's limits said when: wait until then without using up the schedule.
+            delivery.status, delivery.next_attempt_at = "pending", outcome.defer_until
+            delivery.attempts -= 1
+            if outcome.requested:
+                await _note_failure(session, settings, endpoint, now)
             return
         if outcome.gone:
             delivery.status, delivery.next_attempt_at = "failed", None
@@ -178,12 +336,20 @@ async def record(
             delivery.status, delivery.next_attempt_at = "failed", None
         else:
             delivery.status, delivery.next_attempt_at = "pending", now + timedelta(seconds=delay)
-        endpoint.failing_since = endpoint.failing_since or now
-        if now - endpoint.failing_since > timedelta(hours=settings.webhook_disable_after_hours):
-            await _disable(session, endpoint, "failing for too long without a success", now)
+        await _note_failure(session, settings, endpoint, now)
 
 
-async def _disable(session: Any, endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
+async def _note_failure(
+    session: AsyncSession, settings: Settings, endpoint: WebhookEndpoint, now: datetime
+) -> None:
+    endpoint.failing_since = endpoint.failing_since or now
+    if now - endpoint.failing_since > timedelta(hours=settings.webhook_disable_after_hours):
+        await _disable(session, endpoint, "failing for too long without a success", now)
+
+
+async def _disable(
+    session: AsyncSession, endpoint: WebhookEndpoint, reason: str, now: datetime
+) -> None:
     if not endpoint.enabled:
         return
     endpoint.enabled = False
@@ -191,39 +357,5 @@ async def _disable(session: Any, endpoint: WebhookEndpoint, reason: str, now: da
     await emit(
         session,
         "endpoint.disabled",
-        {"endpoint_id": endpoint.id, "url": endpoint.url, "reason": reason, "at": now.isoformat()},
+        endpoint_public(endpoint) | {"reason": reason, "at": now.isoformat()},
     )
-
-
-async def deliver_due(db: Database, settings: Settings) -> int:
-    """Claim due deliveries (lease), send them, record each outcome."""
-    from app.webhooks import bitrix
-
-    async with db.sessionmaker() as session, session.begin():
-        now = utcnow()
-        claimed = await repository.claim(session, now, DELIVERY_BATCH)
-        work = []
-        for delivery, endpoint, message in claimed:
-            delivery.status = "delivering"
-            delivery.attempts += 1
-            delivery.next_attempt_at = now + timedelta(seconds=settings.webhook_lease_seconds)
-            work.append((delivery.id, delivery.attempts, endpoint, message))
-        await session.flush()
-        session.expunge_all()  # the endpoint and message travel on as plain values
-    if not work:
-        return 0
-    async with httpx.AsyncClient(timeout=settings.webhook_timeout_seconds) as client:
-        for delivery_id, attempts, endpoint, message in work:
-            started = utcnow()
-            t0 = time.perf_counter()
-            try:
-                if endpoint.kind == "bitrix24":
-                    outcome = await bitrix.deliver(db, settings, client, endpoint, message)
-                else:
-                    outcome = await send_standard(db, settings, client, endpoint, message)
-            except Exception as exc:  # a bug must not lose the message: it is retried
-                log.exception("delivery %s failed unexpectedly", delivery_id)
-                outcome = Outcome(False, error=f"internal error: {type(exc).__name__}")
-            duration = int((time.perf_counter() - t0) * 1000)
-            await record(db, settings, delivery_id, attempts, started, outcome, duration)
-    return len(work)

@@ -23,9 +23,18 @@ class WebhookEndpoint(Base):
     previous_secret: Mapped[str | None] = mapped_column(String(100), default=None)
     previous_secret_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     rate_limit_per_second: Mapped[float | None] = mapped_column(Float, default=None)
-    # The next moment a request may leave for this endpoint (shared by every worker).
+    # Bitrix24 only: the portal's plan, whose limits the requests keep to (standard | enterprise).
+    bitrix_plan: Mapped[str | None] = mapped_column(String(16), default=None)
+    # The leaky bucket of requests to this endpoint, as the moment it would be empty again
+    # (shared by every worker; see app/webhooks/pacing.py).
     next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # Bitrix24 methods out of time budget (OPERATION_TIME_LIMIT): method -> epoch seconds of
+    # `operating_reset_at`, before which the method is not called.
+    paused_methods: Mapped[dict[str, float] | None] = mapped_column(JSONDoc, default=None)
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
+    # One worker at a time delivers to an endpoint (in order, and no two workers creating the
+    # same Bitrix24 contact at once): the lease of the worker doing so runs until then.
+    lane_until: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -37,6 +46,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("endpoint_id", "message_id"),
         Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+        # Claims go endpoint by endpoint (one slow or throttled endpoint holds no one back).
+        Index("ix_webhook_deliveries_endpoint_due", "endpoint_id", "status", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
@@ -49,6 +60,8 @@ class Delivery(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
     last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
     last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    # Bitrix24: the calls of this message already made, so a retry does not repeat them.
+    progress: Mapped[list[str] | None] = mapped_column(JSONDoc, default=None)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, default=None)
 

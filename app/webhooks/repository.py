@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import insert_rows
@@ -32,26 +32,6 @@ async def enabled_endpoints(session: AsyncSession) -> list[WebhookEndpoint]:
 async def add_deliveries(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if rows:
         await insert_rows(session, Delivery, rows)
-
-
-async def claim(
-    session: AsyncSession, now: datetime, limit: int
-) -> list[tuple[Delivery, WebhookEndpoint, OutboxMessage]]:
-    """Due deliveries of enabled endpoints, locked; a lapsed lease makes a delivery due again."""
-    rows = await session.execute(
-        select(Delivery, WebhookEndpoint, OutboxMessage)
-        .join(WebhookEndpoint, WebhookEndpoint.id == Delivery.endpoint_id)
-        .join(OutboxMessage, OutboxMessage.id == Delivery.message_id)
-        .where(
-            Delivery.status.in_(["pending", "delivering"]),
-            Delivery.next_attempt_at <= now,
-            WebhookEndpoint.enabled,
-        )
-        .order_by(Delivery.next_attempt_at, Delivery.id)
-        .limit(limit)
-        .with_for_update(of=Delivery, skip_locked=True)
-    )
-    return [(d, e, m) for d, e, m in rows]
 
 
 async def delivery_for_update(session: AsyncSession, delivery_id: int) -> Delivery | None:
@@ -141,3 +121,65 @@ async def remember_contact(
         )
     else:
         existing.contact_id = contact_id
+
+
+async def forget_contact(session: AsyncSession, endpoint_id: int, customer_id: str) -> None:
+    await session.execute(
+        delete(BitrixContact).where(
+            BitrixContact.endpoint_id == endpoint_id, BitrixContact.customer_id == customer_id
+        )
+    )
+
+
+async def due_endpoints(
+    session: AsyncSession, now: datetime, exclude: set[int]
+) -> list[WebhookEndpoint]:
+    """Enabled endpoints with at least one delivery due and no worker delivering to them,
+    locked (an index probe per endpoint, however long a backlog one of them has)."""
+    due = (
+        select(Delivery.id)
+        .where(
+            Delivery.endpoint_id == WebhookEndpoint.id,
+            Delivery.status.in_(["pending", "delivering"]),
+            Delivery.next_attempt_at <= now,
+        )
+        .exists()
+    )
+    free = or_(WebhookEndpoint.lane_until.is_(None), WebhookEndpoint.lane_until <= now)
+    stmt = (
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.enabled, free, due)
+        .order_by(WebhookEndpoint.id)
+        .with_for_update(skip_locked=True)
+    )
+    if exclude:
+        stmt = stmt.where(WebhookEndpoint.id.not_in(exclude))
+    return list(await session.scalars(stmt))
+
+
+async def end_lane(session: AsyncSession, endpoint_id: int, lease_until: datetime) -> None:
+    """Free the endpoint for the next worker, unless the lease already passed to another."""
+    await session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.id == endpoint_id, WebhookEndpoint.lane_until == lease_until)
+        .values(lane_until=None)
+    )
+
+
+async def claim_for(
+    session: AsyncSession, endpoint_id: int, now: datetime, limit: int
+) -> list[tuple[Delivery, OutboxMessage]]:
+    """Due deliveries of one endpoint, locked; a lapsed lease makes a delivery due again."""
+    rows = await session.execute(
+        select(Delivery, OutboxMessage)
+        .join(OutboxMessage, OutboxMessage.id == Delivery.message_id)
+        .where(
+            Delivery.endpoint_id == endpoint_id,
+            Delivery.status.in_(["pending", "delivering"]),
+            Delivery.next_attempt_at <= now,
+        )
+        .order_by(Delivery.next_attempt_at, Delivery.id)
+        .limit(limit)
+        .with_for_update(of=Delivery, skip_locked=True)
+    )
+    return [(d, m) for d, m in rows]

@@ -3,12 +3,20 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, model_validator
 
 
 class EndpointKind(StrEnum):
     STANDARD = "standard"
     BITRIX24 = "bitrix24"
+
+
+class BitrixPlan(StrEnum):
+    """Whose limits a Bitrix24 portal has: 50 requests and 2 a second, or Enterprise's 250
+    and 5."""
+
+    STANDARD = "standard"
+    ENTERPRISE = "enterprise"
 
 
 EventType = str
@@ -24,7 +32,16 @@ class EndpointIn(BaseModel):
     )
     description: str | None = Field(default=None, max_length=500)
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=1000)
+    bitrix_plan: BitrixPlan | None = Field(
+        default=None, description="bitrix24 only: the portal's plan (default standard)."
+    )
     enabled: bool = True
+
+    @model_validator(mode="after")
+    def _plan_only_for_bitrix(self) -> EndpointIn:
+        if self.bitrix_plan is not None and self.kind != EndpointKind.BITRIX24:
+            raise ValueError("bitrix_plan applies to bitrix24 endpoints only")
+        return self
 
 
 class EndpointPatch(BaseModel):
@@ -34,6 +51,7 @@ class EndpointPatch(BaseModel):
     event_types: list[EventType] | None = Field(default=None, max_length=50)
     description: str | None = Field(default=None, max_length=500)
     rate_limit_per_second: float | None = Field(default=None, gt=0, le=1000)
+    bitrix_plan: BitrixPlan | None = None
     enabled: bool | None = None
 
 
@@ -46,6 +64,7 @@ class EndpointOut(BaseModel):
     enabled: bool
     disabled_reason: str | None
     rate_limit_per_second: float | None
+    bitrix_plan: str | None
     failing_since: datetime | None
     created_at: datetime
 

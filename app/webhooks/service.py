@@ -15,9 +15,11 @@ from app.webhooks import repository, signing, ssrf
 from app.webhooks.models import WebhookEndpoint
 from app.webhooks.schemas import (
     AttemptOut,
+    BitrixPlan,
     DeliveryOut,
     EndpointCreated,
     EndpointIn,
+    EndpointKind,
     EndpointOut,
     EndpointPatch,
     RotateOut,
@@ -47,6 +49,7 @@ def out(e: WebhookEndpoint) -> EndpointOut:
         enabled=e.enabled,
         disabled_reason=e.disabled_reason,
         rate_limit_per_second=e.rate_limit_per_second,
+        bitrix_plan=e.bitrix_plan,
         failing_since=e.failing_since,
         created_at=e.created_at,
     )
@@ -63,6 +66,9 @@ async def create(session: AsyncSession, settings: Settings, body: EndpointIn) ->
         enabled=body.enabled,
         secret=signing.new_secret(),
         rate_limit_per_second=body.rate_limit_per_second,
+        bitrix_plan=(body.bitrix_plan or BitrixPlan.STANDARD).value
+        if body.kind == EndpointKind.BITRIX24
+        else None,
     )
     session.add(e)
     await session.flush()
@@ -103,6 +109,10 @@ async def patch(
         e.description = body.description
     if "rate_limit_per_second" in fields:
         e.rate_limit_per_second = body.rate_limit_per_second
+    if "bitrix_plan" in fields and body.bitrix_plan is not None:
+        if e.kind != EndpointKind.BITRIX24:
+            raise Unprocessable("bitrix_plan applies to bitrix24 endpoints only.")
+        e.bitrix_plan = body.bitrix_plan.value
     if "enabled" in fields and body.enabled is not None:
         e.enabled = body.enabled
         if body.enabled:

@@ -1,4 +1,4 @@
-"""erasure: customers.erased_at and customer token revocations
+"""erasure: customers.erased_at
 
 Revision ID: 20261202_19b
 Revises: 20261202_17
@@ -23,15 +23,8 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("erased_at", app.core.db.UTCDateTime(timezone=True), nullable=True)
         )
-    op.create_table(
-        "customer_token_revocations",
-        sa.Column("customer_id", sa.String(length=200), nullable=False),
-        sa.Column("revoked_before", app.core.db.UTCDateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("customer_id", name=op.f("pk_customer_token_revocations")),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("customer_token_revocations")
     with op.batch_alter_table("customers", schema=None) as batch_op:
         batch_op.drop_column("erased_at")

@@ -182,11 +182,13 @@ async def test_customer_tokens(
     assert (
         await client.get("/v1/me", headers={"Authorization": f"Bearer {forged}"})
     ).status_code == 401
-    old, _ = tokens.issue(settings.token_secret, "c1", 60, NOW - timedelta(hours=2))
-    assert (
-        await client.get("/v1/me", headers={"Authorization": f"Bearer {old}"})
-    ).status_code == 401
-    other_secret, _ = tokens.issue("another-secret", "c2", 600, NOW)
+    other_secret = tokens.issue(
+        tokens.hs256_keys("another-secret-" + "x" * 32),
+        "c2",
+        600,
+        NOW,
+        settings.customer_token_audience,
+    ).token
     assert (
         await client.get("/v1/me", headers={"Authorization": f"Bearer {other_secret}"})
     ).status_code == 401

@@ -17,8 +17,16 @@ from app.wiring import ROUTERS
 from tests import factories as f
 from tests.conftest import KeyMaker
 
-# The dashboard page, its assets and its presentation settings (locale, zone, currency).
-PUBLIC = {"/healthz", "/readyz", "/dashboard", "/dashboard/config.json", "/dashboard/{name}"}
+# The dashboard page, its assets and its presentation settings (locale, zone, currency), and
+# the public keys a gateway verifies customer tokens with.
+PUBLIC = {
+    "/healthz",
+    "/readyz",
+    "/dashboard",
+    "/dashboard/config.json",
+    "/dashboard/{name}",
+    "/.well-known/jwks.json",
+}
 CUSTOMER_ONLY = {"/v1/me", "/v1/me/cashback"}
 
 

@@ -171,7 +171,7 @@ async def test_erasure_removes_personal_data_and_keeps_the_totals(
             # CRMs) and the revocation of its tokens. Referrals, ledger keys, messages and
             # events name the pseudonym.
             assert sorted(await _texts_equal(s, "alisa")) == [
-                "customer_token_revocations.customer_id",
+                "customer_tokens.customer_id",
                 "outbox_messages.customer_id",
             ]
             assert await _texts_containing(s, '"alisa"') == ["outbox_messages.payload"]
@@ -249,19 +249,3 @@ async def test_export_is_everything_stored_about_the_customer(
 
     assert (await client.delete("/v1/customers/gleb", headers=admin)).status_code == 200
     assert (await client.get("/v1/customers/gleb/export", headers=admin)).status_code == 404
-
-
-async def test_revocation_voids_tokens_issued_up_to_its_second(app: Any) -> None:
-    from app.cashback import revocation
-
-    at = datetime.fromisoformat("2026-12-01T10:00:00.700+00:00")
-    second = int(at.timestamp())
-    async with app.state.db.sessionmaker() as s, s.begin():
-        assert not await revocation.is_revoked(s, "someone", second - 100)
-        await revocation.revoke_customer_tokens(s, "someone", at)
-    async with app.state.db.sessionmaker() as s:
-        assert await revocation.is_revoked(s, "someone", second - 100)
-        assert await revocation.is_revoked(s, "someone", second)  # same second: refused
-        assert await revocation.is_revoked(s, "someone", None)  # token without issue time
-        assert not await revocation.is_revoked(s, "someone", second + 1)
-        assert not await revocation.is_revoked(s, "someone-else", second - 100)

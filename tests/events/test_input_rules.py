@@ -1,5 +1,6 @@
 """Hostile input at the door (issue 19 #5, #6, #8, #9): one range of instants for every time
-input, one alphabet for customer ids, lone surrogates, offsets."""
+input (as_of, before, occurred_at, a fit's and a backtest's times, an announcement's), one
+alphabet for customer ids, lone surrogates, offsets."""
 
 from __future__ import annotations
 
@@ -59,6 +60,12 @@ async def test_every_as_of_takes_one_range_and_answers_422_outside(
             assert r.status_code == 200, (path, t, r.text)
     r = await client.post("/v1/models/fit", json={"as_of": OUT_OF_RANGE[0]}, headers=admin)
     assert r.status_code == 422
+    for backtest in (
+        {"calibration_end": OUT_OF_RANGE[0]},
+        {"calibration_end": "2026-01-01T00:00:00Z", "holdout_end": OUT_OF_RANGE[1]},
+    ):
+        r = await client.post("/v1/models/backtest", json=backtest, headers=admin)
+        assert r.status_code == 422, r.text
     body = {"title": "New hours", "effective_at": OUT_OF_RANGE[1]}
     assert (await client.post("/v1/announcements", json=body, headers=admin)).status_code == 422
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import random
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -207,3 +208,114 @@ async def test_stored_predictions_follow_every_ingest(
     await _post(client, h, [f.purchase("c1", days=30, amount="3000.00")])
     second = await stored()
     assert second is not None and second.x == 1 and second.repeat_spend_minor == 300000
+
+
+def _shop(
+    rnd: random.Random, customers: int = 150, span_days: int = 400, base: Any = None
+) -> list[dict[str, Any]]:
+    """Customers acquired over the first half of the span, each buying at their own rhythm
+    (40 days on average) until they drop out (their own chance after each purchase)."""
+    events = []
+    for i in range(customers):
+        day = rnd.uniform(0, span_days / 2)
+        mean_gap, drop = 40 * rnd.gammavariate(1.5, 1 / 1.5), rnd.betavariate(1.0, 2.5)
+        while day < span_days:
+            event = f.purchase(f"c{i}", amount=f"{rnd.randint(5, 50)}00.00")
+            events.append(event | {"occurred_at": f.ts(round(day, 2), base=base or f.BASE_TIME)})
+            if rnd.random() < drop:
+                break
+            day += rnd.expovariate(1 / mean_gap)
+    return events
+
+
+async def test_worker_refit_backtests_first_and_deploys_the_best(
+    app: Any, client: httpx.AsyncClient, make_key: KeyMaker, settings: Any
+) -> None:
+    from datetime import timedelta
+
+    from app.core.db import utcnow
+    from app.ltv import jobs, repository
+
+    h = await _headers(make_key)
+    # Purchases over the last 400 days: the last quarter (100 days) is the holdout.
+    start = (utcnow() - timedelta(days=400)).replace(microsecond=0)
+    events = _shop(random.Random(8), span_days=399, base=start)
+    await _post(client, h, events)
+    await jobs.daily_refit(app.state.db, settings)
+    async with app.state.db.sessionmaker() as s:
+        backtest = await repository.latest_backtest(s)
+        fit = await repository.latest_fit(s)
+    assert backtest is not None and backtest.chosen_model is not None
+    assert backtest.n_repeat_customers >= 30
+    first = min(e["occurred_at"] for e in events)
+    span = backtest.holdout_end - datetime.fromisoformat(first.replace("Z", "+00:00"))
+    holdout = backtest.holdout_end - backtest.calibration_end
+    assert holdout / span == pytest.approx(0.25, abs=0.01)
+    assert fit is not None and fit.kind == f"{backtest.chosen_model}+gg"
+    current = (await client.get("/v1/models/current", headers=h)).json()
+    assert (
+        current["backtest_id"] == backtest.id and current["purchase_model"] == backtest.chosen_model
+    )
+    body = (await client.get("/v1/customers/c1/ltv", headers=h)).json()
+    interval = body["expected_purchases_interval"]
+    assert (
+        interval is not None and interval["low"] <= body["expected_purchases"] <= interval["high"]
+    )
+
+
+async def test_a_setting_forces_the_purchase_model(
+    app: Any, client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _headers(make_key)
+    await _post(client, h, _shop(random.Random(9), span_days=300))
+    app.state.settings = app.state.settings.model_copy(update={"ltv_model": "paretonbd"})
+    r = await client.post("/v1/models/fit", json={"as_of": f.ts(300)}, headers=h)
+    assert r.status_code == 201, r.text
+    model = r.json()
+    assert model["kind"] == "paretonbd+gg" and model["purchase_model"] == "paretonbd"
+    assert set(model["params"]) == {"r", "alpha", "s", "beta", "p", "q", "gamma"}
+    assert model["reason"] == "forced by TOUCHPOINT_LTV_MODEL=paretonbd"
+    assert model["bgnbd_log_likelihood"] is None and model["purchase_log_likelihood"] < 0
+    body = (await client.get("/v1/customers/c3/ltv", params={"as_of": f.ts(300)}, headers=h)).json()
+    assert body["model"] == "paretonbd+gg"
+    assert body["expected_purchases_interval"] is not None
+    # Too little history for a back-test: stored as such, the fallback scored alone.
+    r = await client.post(
+        "/v1/models/backtest",
+        json={"calibration_end": f.ts(-300), "holdout_end": f.ts(300)},
+        headers=h,
+    )
+    assert r.status_code == 201 and r.json()["chosen_model"] is None and r.json()["models"] == []
+    r = await client.post(
+        "/v1/models/backtest", json={"calibration_end": f.ts(10), "holdout_end": f.ts(5)}, headers=h
+    )
+    assert r.status_code == 422
+
+
+async def test_backtests_list_pages_newest_first(
+    client: httpx.AsyncClient, make_key: KeyMaker
+) -> None:
+    h = await _headers(make_key)
+    ids = []
+    for k in range(3):
+        r = await client.post(
+            "/v1/models/backtest",
+            json={"calibration_end": f.ts(k), "holdout_end": f.ts(50)},
+            headers=h,
+        )
+        ids.append(r.json()["id"])
+    first = (await client.get("/v1/models/backtests", params={"limit": 2}, headers=h)).json()
+    assert [b["id"] for b in first["items"]] == ids[::-1][:2] and first["next_cursor"]
+    rest = (
+        await client.get(
+            "/v1/models/backtests", params={"limit": 2, "cursor": first["next_cursor"]}, headers=h
+        )
+    ).json()
+    assert [b["id"] for b in rest["items"]] == ids[:1] and rest["next_cursor"] is None
+    key = await make_key(Scope.CUSTOMERS_READ)
+    denied = await client.post(
+        "/v1/models/backtest",
+        json={"calibration_end": f.ts(0)},
+        headers={"Authorization": f"Bearer {key}"},
+    )
+    assert denied.status_code == 403

@@ -47,7 +47,10 @@ async def referencing_customer_pks(session: AsyncSession, external_id: str) -> l
 async def lock_customers(session: AsyncSession, pks: Collection[int]) -> dict[int, Customer]:
     """Lock in id order, the order every writer uses, so erasure never deadlocks with them."""
     rows = await session.scalars(
-        select(Customer).where(Customer.id.in_(list(pks))).order_by(Customer.id).with_for_update()
+        select(Customer)
+        .where(Customer.id.in_(list(pks)))
+        .order_by(Customer.id)
+        .with_for_update(key_share=True)
     )
     return {c.id: c for c in rows}
 

@@ -15,7 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cashback import revocation
+from app.cashback import customer_tokens
 from app.core.errors import NotFound
 from app.core.outbox import emit
 from app.customers import repository as customers
@@ -68,7 +68,7 @@ async def erase(session: AsyncSession, customer_id: str, now: datetime) -> Erasu
     await _redact_owned_rows(session, c.id, redact)
     await _redact_messages(session, customer_id, redact)
     await repository.forget_bitrix_contacts(session, customer_id)
-    await revocation.revoke_customer_tokens(session, customer_id, now)
+    await customer_tokens.revoke_all(session, customer_id, now)
     message_id = await emit(
         session,
         ERASED_MESSAGE,
