@@ -97,6 +97,7 @@ async def test_every_list_takes_its_own_cursors_and_refuses_any_other(
         ("/v1/touches/due", {"before": later}, 3),
         ("/v1/webhooks/endpoints", {}, 2),
         (f"/v1/webhooks/endpoints/{endpoint}/messages", {}, 0),
+        ("/v1/models/backtests", {}, 0),
     ]
     for path, params, count in lists:
         if count:
