@@ -279,7 +279,11 @@ def batches(
             rejected.append((line, str(exc)))
         else:
             key = (row.kind, row.customer_id, row.order_id, row.occurred_at)
-            orders.setdefault(key, []).append(row)
+            group = orders.get(key)
+            if group is not None:
+                group.append(row)
+                continue
+            orders[key] = [row]
             if len(orders) > size:
                 # All but the order read last, which may go on in the next lines.
                 last = orders.pop(key)
@@ -296,6 +300,9 @@ def _batch(
 ) -> Batch:
     rows = []
     for group in orders.values():
+        if len(group) == 1:  # the common case, without a call
+            rows.append(group[0])
+            continue
         try:
             rows.append(order_of(group))
         except RowError as exc:
