@@ -9,8 +9,11 @@ TOUCHPOINT_TEST_REQUIRE_POSTGRES=1 (as in .ci/run), where it is an error.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import shutil
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -23,6 +26,7 @@ from sqlalchemy.engine import make_url
 
 from app.auth.keys import create_key
 from app.auth.scopes import Scope
+from app.core.middleware import JsonFormatter, setup_logging
 from app.core.migrate import upgrade
 from app.core.settings import Settings
 from app.main import create_app
@@ -72,6 +76,83 @@ class PostgresTemplates:
         asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class LogLines(logging.Handler):
+    """Every log line written in this process during the run, as a deployment writes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a record that cannot be formatted is the logger's problem
+            self.handleError(record)
+
+
+# What the suite logged, and the e-mails and phones its databases held (collected when each
+# test's database is dropped); tests/core/test_logs.py checks, last, that none was logged.
+LOG_LINES = LogLines()
+PERSONAL_DATA: set[str] = set()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "runs_last: run after every other test of the session")
+    # The deployment's logging (level INFO, drivers at WARNING), captured instead of printed.
+    setup_logging(Settings().log_level, "json")
+    logging.getLogger().handlers[:] = [LOG_LINES]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
+@pytest.fixture(autouse=True)
+def _log_lines_captured() -> None:
+    """Something that reconfigures logging in this process must not end the capture."""
+    root = logging.getLogger()
+    if LOG_LINES not in root.handlers:
+        root.addHandler(LOG_LINES)
+
+
+def _contacts(emails_phones: list[tuple[Any, Any]], payloads: list[Any]) -> set[str]:
+    found = {str(v) for pair in emails_phones for v in pair if v}
+    for payload in payloads:
+        body = json.loads(payload) if isinstance(payload, str) else payload
+        if isinstance(body, dict):
+            found |= {str(body[k]) for k in ("email", "phone") if body.get(k)}
+    return found
+
+
+_CONTACTS_SQL = ("SELECT email, phone FROM customers", "SELECT payload FROM events")
+
+
+def _collect_sqlite(path: Path) -> None:
+    try:
+        with sqlite3.connect(path) as db:
+            pairs = db.execute(_CONTACTS_SQL[0]).fetchall()
+            payloads = [p for (p,) in db.execute(_CONTACTS_SQL[1])]
+    except sqlite3.Error:
+        return
+    PERSONAL_DATA.update(_contacts(pairs, payloads))
+
+
+async def _collect_postgres(url: str) -> None:
+    try:
+        conn = await asyncpg.connect(_dsn(url), timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return
+    try:
+        pairs = [tuple(r) for r in await conn.fetch(_CONTACTS_SQL[0])]
+        payloads = [r[0] for r in await conn.fetch(_CONTACTS_SQL[1])]
+    except asyncpg.PostgresError:
+        return
+    finally:
+        await conn.close()
+    PERSONAL_DATA.update(_contacts(pairs, payloads))
+
+
 @pytest.fixture(scope="session")
 def pg_templates() -> Iterator[PostgresTemplates | None]:
     try:
@@ -106,12 +187,14 @@ def db_url(
         path = tmp_path / "touchpoint.db"
         shutil.copy(sqlite_template, path)
         yield f"sqlite+aiosqlite:///{path}"
+        _collect_sqlite(path)
         return
     if pg_templates is None:
         pytest.skip(f"PostgreSQL not reachable at {PG_URL}")
     name = pg_templates.new_database()
     try:
         yield pg_templates.url(name)
+        asyncio.run(_collect_postgres(pg_templates.url(name)))
     finally:
         pg_templates.drop(name)
 

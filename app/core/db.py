@@ -131,7 +131,13 @@ def _prepare_sqlite(engine: AsyncEngine) -> None:
 
 def create_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
-    kwargs: dict[str, Any] = {"echo": settings.db_echo, "pool_pre_ping": True}
+    # Parameters hold customers' e-mails and phones: an error's message and traceback, which
+    # reach the logs, must not carry them.
+    kwargs: dict[str, Any] = {
+        "echo": settings.db_echo,
+        "pool_pre_ping": True,
+        "hide_parameters": True,
+    }
     if url.get_backend_name() == "sqlite":
         if url.database and url.database != ":memory:":
             Path(url.database).parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ async def list_customers(
 ) -> Page[CustomerOut]:
     after = None
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
+        (after,) = decode_cursor(cursor, int)
         if not isinstance(after, int):
             raise InvalidCursor("The cursor is not one this API issued.")
     rows = await repository.page_after(session, after, limit + 1)

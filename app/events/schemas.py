@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -9,7 +10,6 @@ from zoneinfo import available_timezones
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     EmailStr,
@@ -21,18 +21,23 @@ from pydantic import (
     model_validator,
 )
 
+from app.core.inputs import INSTANT_RANGE
 from app.core.money import NonNegativeMoney, PositiveMoney
-from app.core.types import Channel, ExternalId, LongText, ShortText
+from app.core.types import Channel, CustomerId, ExternalId, Instant, LongText, ShortText
 
 _TIMEZONES = frozenset(available_timezones())
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class _EventBase(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
     event_id: ExternalId = Field(description="The sender's idempotency key for this event.")
-    customer_id: ExternalId = Field(description="The sender's id of the customer.")
-    occurred_at: AwareDatetime = Field(description="When it happened (RFC 3339 with offset).")
+    customer_id: CustomerId
+    occurred_at: Instant = Field(
+        description=f"When it happened (RFC 3339 with offset, {INSTANT_RANGE}; stored in UTC, "
+        "so the same instant written with another offset is the same event)."
+    )
 
 
 class PurchaseEvent(_EventBase):
@@ -103,7 +108,7 @@ class ReferralEvent(_EventBase):
     """This customer came on the recommendation of `referrer_id`."""
 
     type: Literal["referral"]
-    referrer_id: ExternalId
+    referrer_id: CustomerId
 
     @field_validator("referrer_id")
     @classmethod
@@ -247,9 +252,26 @@ class EventResult(BaseModel):
     # The exception behind `error`, so the single-event endpoint can raise it as it is.
     _error_exc: Exception | None = PrivateAttr(default=None)
 
+    @field_validator("event_id", "error", mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, v: Any) -> Any:
+        """A rejected event's id (or a key named in its errors) may hold a lone surrogate,
+        which JSON allows as an escape but no response can carry: it is shown as U+FFFD."""
+        return _replace_surrogates(v)
+
     @property
     def error_exc(self) -> Exception | None:
         return self._error_exc
+
+
+def _replace_surrogates(v: Any) -> Any:
+    if isinstance(v, str):
+        return _SURROGATE.sub("\ufffd", v)
+    if isinstance(v, dict):
+        return {_replace_surrogates(k): _replace_surrogates(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_replace_surrogates(x) for x in v]
+    return v
 
 
 _EVENT_MODELS = {
@@ -313,5 +335,9 @@ class BatchOut(BaseModel):
 
 
 def occurred_key(occurred_at: datetime, event_id: str) -> str:
-    """A totally ordered version stamp: later occurrence wins, ties broken by event id."""
-    return occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "|" + event_id
+    """A totally ordered version stamp: later occurrence wins, ties broken by event id.
+
+    The year is always four digits (`isoformat` pads it; `strftime("%Y")` does not), so the
+    stamps sort as the times do."""
+    utc = occurred_at.astimezone(UTC).replace(tzinfo=None)
+    return utc.isoformat(timespec="microseconds") + "|" + event_id

@@ -1,61 +1,53 @@
-"""Reading order histories (pure): encodings, delimiters, header guesses, 1C dates and numbers."""
+"""Reading order histories (pure): 1C dates and numbers, checked rows, orders of many lines.
+
+The file itself (encodings, delimiters, header, CSV records) is read by `app.importer.files`,
+whose names are re-exported here. A row is checked against the same rules as the API (ids,
+the range of times, the length of what is stored), so the writing side only ever meets values
+it can store. Rows of one order (one line per order line, as 1C writes them) become one order
+whose amount is their sum.
+"""
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
-import io
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any, NamedTuple
+from typing import NamedTuple
 
-FIELDS = ("customer_id", "order_id", "occurred_at", "amount", "category", "email", "phone", "kind")
-REQUIRED = ("customer_id", "order_id", "occurred_at", "amount")
+from app.core import inputs
+from app.importer.files import (
+    FIELDS,
+    GUESSES,
+    REQUIRED,
+    RowError,
+    guess_mapping,
+    open_text,
+    read_csv,
+    read_jsonl,
+    sniff_delimiter,
+)
 
-# Header names seen in 1C and shop exports, lower-cased, compared after stripping punctuation.
-GUESSES: dict[str, tuple[str, ...]] = {
-    "customer_id": (
-        "customer_id",
-        "customer",
-        "client",
-        "client_id",
-        "клиент",
-        "покупатель",
-        "контрагент",
-        "код клиента",
-        "id клиента",
-        "клиент id",
-    ),
-    "order_id": (
-        "order_id",
-        "order",
-        "order number",
-        "номер",
-        "номер заказа",
-        "заказ",
-        "документ",
-        "номер документа",
-    ),
-    "occurred_at": (
-        "occurred_at",
-        "date",
-        "order date",
-        "created_at",
-        "дата",
-        "дата заказа",
-        "дата документа",
-        "период",
-    ),
-    "amount": ("amount", "total", "sum", "сумма", "сумма документа", "сумма заказа", "итого"),
-    "category": ("category", "категория", "группа", "номенклатурная группа", "вид товара"),
-    "email": ("email", "e-mail", "почта", "электронная почта"),
-    "phone": ("phone", "телефон"),
-    "kind": ("type", "kind", "тип", "вид операции", "операция"),
-}
+__all__ = [
+    "FIELDS",
+    "GUESSES",
+    "REQUIRED",
+    "Batch",
+    "Row",
+    "RowError",
+    "batches",
+    "guess_mapping",
+    "make_row",
+    "open_text",
+    "order_of",
+    "parse_amount",
+    "parse_date",
+    "read_csv",
+    "read_jsonl",
+    "sniff_delimiter",
+]
+
 REFUND_WORDS = {"refund", "return", "возврат", "возврат товаров от покупателя"}
 DATE_FORMATS = ("%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y", "%d.%m.%y", "%d/%m/%Y")
 # The common 1C shape, read without strptime (several times faster on a million rows).
@@ -63,41 +55,12 @@ DAY_FIRST = re.compile(r"(\d\d)\.(\d\d)\.(\d{4})(?: (\d\d):(\d\d)(?::(\d\d))?)?"
 
 
 CENT = Decimal("0.01")
-CONTROL = re.compile(r"[\x00-\x1f]")
+MAX_AMOUNT = Decimal(10) ** 12  # as the API's money
 UNREADABLE = "\ufffd"  # what a byte the encoding cannot read becomes
-
-
-class RowError(ValueError):
-    pass
-
-
-def _norm(name: str) -> str:
-    return re.sub(r"[^\w ]+", " ", name.strip().lower()).strip()
-
-
-def guess_mapping(header: list[str], explicit: dict[str, str] | None = None) -> dict[str, int]:
-    """Field → column index, from `explicit` (field=column name) first, then the guesses."""
-    normalised = [_norm(h) for h in header]
-    mapping: dict[str, int] = {}
-    for field, column in (explicit or {}).items():
-        if field not in FIELDS:
-            raise ValueError(f"unknown field {field!r}; fields: {', '.join(FIELDS)}")
-        if _norm(column) not in normalised:
-            raise ValueError(f"no column {column!r} in the header {header}")
-        mapping[field] = normalised.index(_norm(column))
-    for field, names in GUESSES.items():
-        if field in mapping:
-            continue
-        for i, h in enumerate(normalised):
-            if h in {_norm(n) for n in names} and i not in mapping.values():
-                mapping[field] = i
-                break
-    missing = [f for f in REQUIRED if f not in mapping]
-    if missing:
-        raise ValueError(
-            f"cannot tell which column is {', '.join(missing)}; map it with --map field=column"
-        )
-    return mapping
+# The widths of the customer columns these fill (tests check them against the model).
+EMAIL_MAX, PHONE_MAX, CATEGORY_MAX = 320, 40, 200
+# As `max_future_skew_seconds` by default; the import passes the deployment's own.
+DEFAULT_FUTURE_SKEW = timedelta(seconds=300)
 
 
 def parse_amount(text: str) -> Decimal:
@@ -115,7 +78,7 @@ def parse_amount(text: str) -> Decimal:
         value = Decimal(cleaned)
     except InvalidOperation as exc:
         raise RowError(f"not an amount: {text!r}") from exc
-    if not value.is_finite() or abs(value) >= Decimal(10) ** 12:
+    if not value.is_finite() or abs(value) >= MAX_AMOUNT:
         raise RowError(f"not a usable amount: {text!r}")
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -2 and value != value.quantize(CENT):
@@ -165,35 +128,77 @@ class Row(NamedTuple):
     phone: str | None
     # Stable per row content: importing the same file again changes nothing.
     event_id: str
+    # Every line of the file this row stands for: an order of several lines is one row.
+    lines: tuple[int, ...] = ()
 
 
 def event_id_of(
-    kind: str, customer_id: str, order_id: str, occurred_at: datetime, amount: Decimal
+    kind: str,
+    customer_id: str,
+    order_id: str,
+    occurred_at: datetime,
+    amount: Decimal,
+    parts: Iterable[Decimal] = (),
 ) -> str:
+    """An id from the content; an order of several lines names its lines' amounts too, so
+    another set of lines for the same order is another event, never a silent duplicate."""
     key = "|".join((kind, customer_id, order_id, occurred_at.isoformat(), str(amount)))
+    if parts:
+        key += "|lines:" + ",".join(sorted(str(p) for p in parts))
     return "import:" + hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
-def _clean_id(value: str, what: str) -> str:
-    value = value.strip()
-    if not value or len(value) > 200 or CONTROL.search(value):
-        raise RowError(f"bad {what}: {value!r}")
-    return value
+def _customer_id(value: str) -> str:
+    try:
+        return inputs.customer_id(value.strip())
+    except ValueError as exc:
+        # Not echoed: in 1C exports the customer is often a person's name.
+        raise RowError(f"bad customer id: {exc}") from None
 
 
-def make_row(line: int, get: dict[str, str | None]) -> Row:
+def _order_id(value: str) -> str:
+    try:
+        return inputs.external_id(value.strip())
+    except ValueError as exc:
+        raise RowError(f"bad order id {value.strip()[:50]!r}: {exc}") from None
+
+
+def _contact(value: str | None, what: str, limit: int) -> str | None:
+    """A contact that fits its column, or the row's rejection (without the value itself)."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise RowError(
+            f"{what} is {len(value)} characters, longer than the {limit} a profile keeps; "
+            f"put one {what} in the cell"
+        )
+    return value or None
+
+
+def _in_range(at: datetime, latest: datetime) -> datetime:
+    if not inputs.EARLIEST <= at <= latest:
+        if at > latest:
+            raise RowError(f"date in the future: {at.isoformat()}")
+        raise RowError(f"date before {inputs.EARLIEST.date()}: {at.isoformat()}")
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
+
+
+def make_row(line: int, get: dict[str, str | None], latest: datetime | None = None) -> Row:
+    """One checked row; `latest` is the latest time accepted (now + the allowed skew)."""
     if any(UNREADABLE in value for value in get.values() if value):
         raise RowError("bytes that are not text in the file's encoding")
     amount = parse_amount(get["amount"] or "")
     kind_text = (get.get("kind") or "").strip().lower()
     kind = "refund" if amount < 0 or kind_text in REFUND_WORDS else "purchase"
-    if amount == 0:
-        raise RowError("zero amount")
+    if amount == 0 and kind == "refund":
+        raise RowError("a refund of zero")  # a zero purchase is a gift, as the API takes it
     amount = abs(amount)
     category = (get.get("category") or "").strip() or None
-    customer_id = _clean_id(get["customer_id"] or "", "customer")
-    order_id = _clean_id(get["order_id"] or "", "order")
-    occurred_at = parse_date(get["occurred_at"] or "")
+    customer_id = _customer_id(get["customer_id"] or "")
+    order_id = _order_id(get["order_id"] or "")
+    occurred_at = _in_range(
+        parse_date(get["occurred_at"] or ""),
+        latest or datetime.now(UTC) + DEFAULT_FUTURE_SKEW,
+    )
     return Row(
         line=line,
         customer_id=customer_id,
@@ -201,87 +206,44 @@ def make_row(line: int, get: dict[str, str | None]) -> Row:
         occurred_at=occurred_at,
         amount=amount,
         kind=kind,
-        category=category[:200] if category else None,
-        email=(get.get("email") or "").strip() or None,
-        phone=(get.get("phone") or "").strip() or None,
+        category=category[:CATEGORY_MAX] if category else None,
+        email=_contact(get.get("email"), "e-mail", EMAIL_MAX),
+        phone=_contact(get.get("phone"), "phone", PHONE_MAX),
         event_id=event_id_of(kind, customer_id, order_id, occurred_at, amount),
+        lines=(line,),
     )
 
 
-def open_text(raw: IO[bytes]) -> io.TextIOWrapper:
-    """UTF-8 (with or without BOM), else Windows-1251 as older 1C exports write.
-
-    A sample that is plain ASCII says nothing (the first Cyrillic may come much later), so then
-    the whole file is checked. A byte that is not UTF-8 further on spoils its row, which is
-    rejected with its line number, not the import."""
-    head = raw.read(65536)
-    raw.seek(0)
-    try:
-        head.decode("utf-8")
-        utf8 = True
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut at the end of the sample is still UTF-8.
-        utf8 = exc.start >= len(head) - 4
-    if utf8 and head.isascii():
-        utf8 = _all_utf8(raw)
-    encoding = "utf-8-sig" if utf8 else "cp1251"
-    return io.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+OrderKey = tuple[str, str, str, datetime]
 
 
-def _all_utf8(raw: IO[bytes]) -> bool:
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        while block := raw.read(1 << 20):
-            decoder.decode(block)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    finally:
-        raw.seek(0)
-    return True
+def order_of(rows: list[Row]) -> Row:
+    """The lines of one order (same kind, customer, order id and time) as one row.
 
-
-def sniff_delimiter(sample: str) -> str:
-    try:
-        return csv.Sniffer().sniff(sample, delimiters=";,\t|").delimiter
-    except csv.Error:
-        first = sample.splitlines()[0] if sample else ""
-        return max(";,\t|", key=first.count)
-
-
-def read_csv(
-    text: IO[str], explicit: dict[str, str] | None
-) -> Iterator[tuple[int, dict[str, str | None] | RowError]]:
-    sample = text.read(65536)
-    text.seek(0)
-    reader = csv.reader(text, delimiter=sniff_delimiter(sample))
-    header = next(reader)
-    mapping = guess_mapping(header, explicit)
-    for n, cells in enumerate(reader, start=2):
-        if not any(c.strip() for c in cells):
-            continue
-        try:
-            yield n, {f: (cells[i] if i < len(cells) else None) for f, i in mapping.items()}
-        except IndexError:
-            yield n, RowError("too few columns")
-
-
-def read_jsonl(
-    text: IO[str], explicit: dict[str, str] | None
-) -> Iterator[tuple[int, dict[str, str | None] | RowError]]:
-    reverse = {v: k for k, v in (explicit or {}).items()}
-    for n, line in enumerate(text, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj: Any = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield n, RowError(f"not JSON: {exc.msg}")
-            continue
-        if not isinstance(obj, dict):
-            yield n, RowError("not a JSON object")
-            continue
-        yield n, {str(reverse.get(k, k)): (None if v is None else str(v)) for k, v in obj.items()}
+    The amount is their sum; the category is the largest line's (the first of equals); the
+    contacts are the first given. A single line is returned as it is."""
+    if len(rows) == 1:
+        return rows[0]
+    first = rows[0]
+    total = sum((r.amount for r in rows), Decimal(0))
+    if total >= MAX_AMOUNT:
+        raise RowError(f"order {first.order_id!r}: its lines add up to more than {MAX_AMOUNT}")
+    largest = max(rows, key=lambda r: r.amount)
+    return first._replace(
+        amount=total,
+        category=largest.category,
+        email=next((r.email for r in rows if r.email), None),
+        phone=next((r.phone for r in rows if r.phone), None),
+        event_id=event_id_of(
+            first.kind,
+            first.customer_id,
+            first.order_id,
+            first.occurred_at,
+            total,
+            [r.amount for r in rows],
+        ),
+        lines=tuple(line for r in rows for line in r.lines),
+    )
 
 
 class Batch(NamedTuple):
@@ -295,9 +257,16 @@ def batches(
     source: Iterable[tuple[int, dict[str, str | None] | RowError]],
     size: int,
     position: Callable[[], int] | None = None,
+    latest: datetime | None = None,
 ) -> Iterator[Batch]:
-    """Parsed rows `size` at a time; the last batch is sent even when empty."""
-    rows: list[Row] = []
+    """Parsed rows, up to `size` orders at a time; the last batch is sent even when empty.
+
+    Lines of one order are gathered into one row wherever they are in a batch. The order read
+    last waits for the next batch, since its next line may follow: lines of an order written
+    together (as 1C writes them) are never split. `latest` is the latest time a row may have
+    (now + the allowed skew; by default the API's default skew)."""
+    latest = latest or datetime.now(UTC) + DEFAULT_FUTURE_SKEW
+    orders: dict[OrderKey, list[Row]] = {}
     rejected: list[tuple[int, str]] = []
     read = 0
     for line, item in source:
@@ -305,10 +274,37 @@ def batches(
         try:
             if isinstance(item, RowError):
                 raise item
-            rows.append(make_row(line, item))
+            row = make_row(line, item, latest)
         except RowError as exc:
             rejected.append((line, str(exc)))
-        if len(rows) >= size:
-            yield Batch(rows, rejected, read, position() if position else 0)
-            rows, rejected, read = [], [], 0
-    yield Batch(rows, rejected, read, position() if position else 0)
+        else:
+            key = (row.kind, row.customer_id, row.order_id, row.occurred_at)
+            group = orders.get(key)
+            if group is not None:
+                group.append(row)
+                continue
+            orders[key] = [row]
+            if len(orders) > size:
+                # All but the order read last, which may go on in the next lines.
+                last = orders.pop(key)
+                yield _batch(orders, rejected, read, position)
+                orders, rejected, read = {key: last}, [], 0
+    yield _batch(orders, rejected, read, position)
+
+
+def _batch(
+    orders: dict[OrderKey, list[Row]],
+    rejected: list[tuple[int, str]],
+    read: int,
+    position: Callable[[], int] | None,
+) -> Batch:
+    rows = []
+    for group in orders.values():
+        if len(group) == 1:  # the common case, without a call
+            rows.append(group[0])
+            continue
+        try:
+            rows.append(order_of(group))
+        except RowError as exc:
+            rejected.extend((line, str(exc)) for r in group for line in r.lines)
+    return Batch(rows, rejected, read, position() if position else 0)

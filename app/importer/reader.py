@@ -14,18 +14,21 @@ import pickle
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
 from app.importer.parse import Batch, Row, batches, open_text, read_csv, read_jsonl
 
 
-def _produce(path: str, kind: str, explicit: dict[str, str], size: int, out: BinaryIO) -> None:
+def _produce(
+    path: str, kind: str, explicit: dict[str, str], size: int, latest: datetime, out: BinaryIO
+) -> None:
     try:
         with Path(path).open("rb") as raw:
             text = open_text(raw)
             source = read_jsonl(text, explicit) if kind == "jsonl" else read_csv(text, explicit)
-            for b in batches(source, size, raw.tell):
+            for b in batches(source, size, raw.tell, latest):
                 rows = [tuple(r) for r in b.rows]
                 pickle.dump((rows, b.rejected, b.read, b.position), out, pickle.HIGHEST_PROTOCOL)
     except ValueError as exc:  # a header nothing maps
@@ -36,10 +39,23 @@ def _produce(path: str, kind: str, explicit: dict[str, str], size: int, out: Bin
     out.flush()
 
 
-def read_file(path: Path, kind: str, explicit: dict[str, str] | None, size: int) -> Iterator[Batch]:
+def read_file(
+    path: Path,
+    kind: str,
+    explicit: dict[str, str] | None,
+    size: int,
+    max_future_skew_seconds: int | None = None,
+) -> Iterator[Batch]:
     """Batches of `size` parsed rows of a CSV or JSON-lines file, read by a child process.
 
-    A header no field can be mapped from raises ValueError, as `read_csv` does."""
+    A header no field can be mapped from raises ValueError, as `read_csv` does. Rows later
+    than now + `max_future_skew_seconds` (by default the deployment's setting) are rejected,
+    as the API rejects such events."""
+    if max_future_skew_seconds is None:
+        from app.core.settings import get_settings
+
+        max_future_skew_seconds = get_settings().max_future_skew_seconds
+    latest = datetime.now(UTC) + timedelta(seconds=max_future_skew_seconds)
     child = subprocess.Popen(
         [
             sys.executable,
@@ -50,6 +66,7 @@ def read_file(path: Path, kind: str, explicit: dict[str, str] | None, size: int)
             kind,
             str(size),
             json.dumps(explicit or {}),
+            latest.isoformat(),
         ],
         stdout=subprocess.PIPE,
     )
@@ -78,4 +95,11 @@ def read_file(path: Path, kind: str, explicit: dict[str, str] | None, size: int)
 
 
 if __name__ == "__main__":
-    _produce(sys.argv[1], sys.argv[2], json.loads(sys.argv[4]), int(sys.argv[3]), sys.stdout.buffer)
+    _produce(
+        sys.argv[1],
+        sys.argv[2],
+        json.loads(sys.argv[4]),
+        int(sys.argv[3]),
+        datetime.fromisoformat(sys.argv[5]),
+        sys.stdout.buffer,
+    )

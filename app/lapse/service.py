@@ -10,7 +10,6 @@ from urllib.parse import quote
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import utcnow
-from app.core.errors import InvalidCursor
 from app.core.money import from_minor
 from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
@@ -183,12 +182,10 @@ async def lapsed_list(
 ) -> Page[LapsedCustomer]:
     after: tuple[Any, int] | None = None
     if cursor:
-        key, pk = decode_cursor(cursor, 2)
-        try:
-            first = int(key) if sort == LapsedSort.VALUE_AT_RISK else datetime.fromisoformat(key)
-            after = (first, int(pk))
-        except (TypeError, ValueError) as exc:
-            raise InvalidCursor("The cursor does not belong to this sort order.") from exc
+        first, pk = decode_cursor(
+            cursor, int if sort == LapsedSort.VALUE_AT_RISK else datetime, int
+        )
+        after = (first, pk)
     with_p_alive = await repository.fitted(session)
     rows = await repository.lapsed_page(
         session, filters, sort, as_of, after, limit + 1, with_p_alive

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
+from app.core.inputs import INSTANT_RANGE
 from app.core.money import MoneyOut
+from app.core.types import Instant, InstantOrNaive
 
 
 class SimpleLtv(BaseModel):
@@ -92,12 +94,14 @@ class ModelOut(BaseModel):
 
 
 class FitIn(BaseModel):
-    as_of: datetime | None = Field(default=None, description="Fit on events at or before this.")
+    as_of: InstantOrNaive | None = Field(
+        default=None, description=f"Fit on events at or before this ({INSTANT_RANGE})."
+    )
 
 
 class BacktestIn(BaseModel):
-    calibration_end: AwareDatetime = Field(description="Fit on facts at or before this (T).")
-    holdout_end: AwareDatetime | None = Field(
+    calibration_end: Instant = Field(description="Fit on facts at or before this (T).")
+    holdout_end: Instant | None = Field(
         default=None, description="Score on what happened in (T, holdout_end]; default now."
     )
 

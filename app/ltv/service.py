@@ -568,7 +568,7 @@ async def list_backtests(
 ) -> Page[BacktestOut]:
     before = None
     if cursor is not None:
-        (before,) = decode_cursor(cursor, 1)
+        (before,) = decode_cursor(cursor, int)
         if not isinstance(before, int):
             raise InvalidCursor("The cursor is not one this API issued.")
     rows = await repository.backtests_page(session, before, limit + 1)

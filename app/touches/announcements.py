@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import InvalidCursor, NotFound
+from app.core.errors import NotFound
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.settings import Settings
 from app.touches import repository, service
@@ -56,9 +56,7 @@ async def add(
 async def page(session: AsyncSession, limit: int, cursor: str | None) -> Page[AnnouncementOut]:
     after = None
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
-        if not isinstance(after, int):
-            raise InvalidCursor("The cursor is not one this API issued.")
+        (after,) = decode_cursor(cursor, int)
     rows = await repository.announcement_page(session, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

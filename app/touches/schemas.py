@@ -3,9 +3,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.types import ShortText
+from app.core.types import Instant, ShortText
 from app.events.schemas import ContactOutcome
 
 StageName = Literal[
@@ -76,7 +76,7 @@ class AnnouncementIn(BaseModel):
 
     title: ShortText = Field(description="What changes, in the customer's words.")
     details: str | None = Field(default=None, max_length=2000)
-    effective_at: AwareDatetime
+    effective_at: Instant
     categories: list[Category] = Field(
         default_factory=list,
         max_length=50,
@@ -92,7 +92,7 @@ class AnnouncementPatch(BaseModel):
 
     title: ShortText | None = None
     details: str | None = Field(default=None, max_length=2000)
-    effective_at: AwareDatetime | None = None
+    effective_at: Instant | None = None
     categories: list[Category] | None = Field(default=None, max_length=50)
     stages: list[StageName] | None = Field(default=None, max_length=8)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.errors import Conflict, InvalidCursor, NotFound
+from app.core.errors import Conflict, NotFound
 from app.core.outbox import emit
 from app.core.pagination import Page, decode_cursor, encode_cursor
 from app.core.settings import Settings
@@ -380,11 +380,8 @@ async def due(
 ) -> Page[TouchOut]:
     after = None
     if cursor:
-        at, pk = decode_cursor(cursor, 2)
-        try:
-            after = (datetime.fromisoformat(at), int(pk))
-        except (TypeError, ValueError) as exc:
-            raise InvalidCursor("The cursor is not one this API issued.") from exc
+        at, pk = decode_cursor(cursor, datetime, int)
+        after = (at, pk)
     rows = await repository.due_page(session, before or now, now, channel, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -85,7 +85,7 @@ async def get(session: AsyncSession, endpoint_id: int) -> WebhookEndpoint:
 async def listing(session: AsyncSession, limit: int, cursor: str | None) -> Page[EndpointOut]:
     stmt = select(WebhookEndpoint).order_by(WebhookEndpoint.id).limit(limit + 1)
     if cursor:
-        (after,) = decode_cursor(cursor, 1)
+        (after,) = decode_cursor(cursor, int)
         stmt = stmt.where(WebhookEndpoint.id > int(after))
     rows = list(await session.scalars(stmt))
     more = len(rows) > limit
@@ -137,7 +137,7 @@ async def deliveries(
     session: AsyncSession, endpoint_id: int, status: str | None, limit: int, cursor: str | None
 ) -> Page[DeliveryOut]:
     await get(session, endpoint_id)
-    after = int(decode_cursor(cursor, 1)[0]) if cursor else None
+    after = int(decode_cursor(cursor, int)[0]) if cursor else None
     rows = await repository.deliveries_of(session, endpoint_id, status, after, limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
