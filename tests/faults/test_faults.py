@@ -197,7 +197,9 @@ async def test_graceful_shutdown_finishes_the_request_in_flight(tmp_path: Path) 
     assert json.loads(payload)["summary"] == {"accepted": 1000, "duplicate": 0, "rejected": 0}
     # uvicorn re-raises SIGTERM once it has shut down cleanly, hence -SIGTERM as exit status.
     assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
-    log.wait_for("Waiting for connections to close")
+    # The batch was answered after shutdown began (the body left only once it had).
+    answered = log.wait_for('"route": "/v1/events/batch"')
+    assert log.lines.index(log.wait_for("Shutting down")) < log.lines.index(answered)
     conn = sqlite3.connect(tmp_path / "g.db")
     try:
         assert conn.execute("SELECT count(*) FROM events").fetchone() == (1000,)
@@ -214,6 +216,10 @@ async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
     env = {
         "TOUCHPOINT_WEBHOOK_ALLOW_PRIVATE": "true",
         "TOUCHPOINT_WEBHOOK_LEASE_SECONDS": "2",
+        # An endpoint's lane is leased for the messages it claimed (lease + one timeout each):
+        # with the receiver answering in 50 ms, a short timeout keeps the killed worker's
+        # lease, and the wait below, short.
+        "TOUCHPOINT_WEBHOOK_TIMEOUT_SECONDS": "0.5",
         "TOUCHPOINT_WORKER_POLL_SECONDS": "0.1",
     }
     api = serve(url, port, "--no-worker", env_extra=env)
@@ -258,7 +264,7 @@ async def test_a_worker_killed_mid_batch_loses_nothing(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        for _ in range(600):
+        for _ in range(2400):  # bounded: the lease of the killed worker's lane runs out first
             if len({h["webhook-id"] for h, _ in receiver.requests}) >= 120:
                 break
             await asyncio.sleep(0.05)
