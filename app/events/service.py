@@ -20,6 +20,7 @@ from app.core.db import utcnow
 from app.core.errors import AppError, IdempotencyConflict
 from app.core.money import to_minor
 from app.core.settings import Settings
+from app.core.types import STORED
 from app.customers import aggregates
 from app.customers import repository as customers
 from app.customers.models import Customer, Order
@@ -358,6 +359,8 @@ def _idempotency_conflict() -> IdempotencyConflict:
 
 def event_of(row: Event, external_id: str) -> EventIn:
     """A stored event as the sender's event again (the payload holds the fields given)."""
+    # Stored facts replay under the rules they were accepted with (STORED skips the door's
+    # newer checks, such as the id alphabet), so derivation never fails on an old fact.
     return event_adapter.validate_python(
         {
             **row.payload,
@@ -365,7 +368,8 @@ def event_of(row: Event, external_id: str) -> EventIn:
             "type": row.type,
             "customer_id": external_id,
             "occurred_at": row.occurred_at,
-        }
+        },
+        context=STORED,
     )
 
 

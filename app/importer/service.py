@@ -14,6 +14,7 @@ import gc
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from operator import itemgetter
 from typing import Any
 
@@ -133,7 +134,7 @@ async def _chunk(
         fresh: list[Row] = []
         for r in rows:
             if r.event_id in seen:
-                report.duplicates += 1
+                report.duplicates += len(_lines(r))
                 continue
             seen.add(r.event_id)
             fresh.append(r)
@@ -150,7 +151,7 @@ async def _chunk(
             try:
                 check_purchase(r.order_id, known)
             except AppError as exc:
-                report.rejected.append((r.line, exc.detail))
+                report.rejected.extend((line, exc.detail) for line in _lines(r))
                 continue
             amount = to_minor(r.amount)
             known[r.order_id] = OrderState(ids[r.customer_id], amount, 0)
@@ -177,7 +178,7 @@ async def _chunk(
                     r.order_id, ids[r.customer_id], r.customer_id, to_minor(r.amount), order
                 )
             except AppError as exc:
-                report.rejected.append((r.line, exc.detail))
+                report.rejected.extend((line, exc.detail) for line in _lines(r))
                 continue
             assert order is not None
             refunded[r.order_id] = order.refunded_minor
@@ -217,7 +218,13 @@ async def _chunk(
                 ("pk", "value", "updated_at"),
                 [(pk, value, now) for pk, value in given.items()],
             )
-        report.imported += len(accepted)
+        report.imported += sum(len(_lines(r)) for r in accepted)
+
+
+def _lines(r: Row) -> tuple[int, ...]:
+    """The file lines a row stands for (an order of several lines is one row): counts and
+    reports are per line, so they add up to the lines read."""
+    return r.lines or (r.line,)
 
 
 @contextlib.contextmanager
@@ -239,7 +246,8 @@ async def import_rows(
     chunk: int = 50_000,
 ) -> Report:
     """Rows read in this process (`read_csv`, `read_jsonl`); see `import_batches`."""
-    return await import_batches(db, settings, batches(source, chunk))
+    latest = utcnow() + timedelta(seconds=settings.max_future_skew_seconds)
+    return await import_batches(db, settings, batches(source, chunk, latest=latest))
 
 
 async def import_batches(

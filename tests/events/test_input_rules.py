@@ -250,10 +250,6 @@ def test_a_stored_event_reads_back_under_the_rules_it_was_stored_with() -> None:
     assert (event.customer_id, event.referrer_id) == ("lapsed", "a/b")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/events/service.event_of must validate stored events with context=STORED",
-)
 async def test_facts_stored_under_older_rules_still_derive(
     client: httpx.AsyncClient, admin: dict[str, str], app: Any
 ) -> None:
